@@ -1,0 +1,385 @@
+//! Analysis: walk, parse, measure and find smells. Never fails on broken code: syntax
+//! errors, unreadable or oversized files become [`Diagnostic`]s and the run goes on.
+
+pub(crate) mod metrics;
+pub(crate) mod smells;
+pub(crate) mod walk;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use tree_sitter::{Node, ParseOptions, Parser, Tree};
+
+use crate::config::Config;
+use crate::finding::{Finding, Kind, Location, stable_id};
+use crate::lang::Language;
+use metrics::{Identity, Metrics};
+
+/// A file-level problem that did not stop the run: a syntax error, a skipped file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub path: String,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FunctionReport {
+    pub name: String,
+    pub qualified_name: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub metrics: Metrics,
+    #[serde(skip)]
+    pub(crate) location: Location,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub language: &'static str,
+    pub functions: Vec<FunctionReport>,
+    #[serde(skip)]
+    pub(crate) findings: Vec<Finding>,
+}
+
+/// Everything one run found below a root.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub files: Vec<FileReport>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub(crate) fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.files.iter().flat_map(|file| file.findings.iter())
+    }
+}
+
+/// A parse taking longer than this is abandoned with a diagnostic (tree-sitter parses
+/// megabytes per second, so only pathological input gets here).
+const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// Analyses every supported file below `root`, in parallel.
+pub(crate) fn analyze(root: &Path, config: &Config) -> Analysis {
+    let (candidates, mut diagnostics) = walk::candidates(root, config);
+    let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = candidates
+        .par_iter()
+        .map_init(Parsers::default, |parsers, candidate| {
+            match walk::read(candidate, config) {
+                walk::Read::Skipped(message) => (
+                    None,
+                    vec![Diagnostic::new(candidate.relative.clone(), message)],
+                ),
+                walk::Read::Text(text) => {
+                    let is_test = candidate
+                        .language
+                        .syntax
+                        .is_test_path(Path::new(&candidate.relative));
+                    let (report, diagnostics) = analyze_source(
+                        parsers,
+                        candidate.language,
+                        &candidate.relative,
+                        &text,
+                        is_test,
+                        config,
+                    );
+                    (report, diagnostics)
+                }
+            }
+        })
+        .collect();
+    let mut files = Vec::with_capacity(results.len());
+    for (report, file_diagnostics) in results {
+        files.extend(report);
+        diagnostics.extend(file_diagnostics);
+    }
+    Analysis { files, diagnostics }
+}
+
+/// One parser per language, reused for every file a thread analyses.
+#[derive(Default)]
+pub(crate) struct Parsers {
+    parsers: HashMap<usize, Parser>,
+}
+
+impl Parsers {
+    fn parse(&mut self, language: &Language, text: &str) -> Result<Tree, String> {
+        let parser = match self.parsers.entry(language.index()) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let mut parser = Parser::new();
+                parser
+                    .set_language(&(language.grammar)())
+                    .map_err(|error| {
+                        format!("cannot load the {} grammar: {error}", language.name)
+                    })?;
+                entry.insert(parser)
+            }
+        };
+        let started = Instant::now();
+        let bytes = text.as_bytes();
+        let mut give_up = |_: &tree_sitter::ParseState| {
+            if started.elapsed() > PARSE_TIME_LIMIT {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let tree = parser.parse_with_options(
+            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+            None,
+            Some(ParseOptions::new().progress_callback(&mut give_up)),
+        );
+        // A cancelled parse leaves state behind; the next parse must start fresh.
+        parser.reset();
+        tree.ok_or_else(|| {
+            format!(
+                "skipped: parsing took longer than {} s",
+                PARSE_TIME_LIMIT.as_secs()
+            )
+        })
+    }
+}
+
+/// Parses and analyses one file's text. Functions that contain syntax errors are left out
+/// (their numbers would be wrong); the first error is reported as a diagnostic.
+pub(crate) fn analyze_source(
+    parsers: &mut Parsers,
+    language: &'static Language,
+    relative: &str,
+    text: &str,
+    is_test_file: bool,
+    config: &Config,
+) -> (Option<FileReport>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let tree = match parsers.parse(language, text) {
+        Ok(tree) => tree,
+        Err(message) => return (None, vec![Diagnostic::new(relative, message)]),
+    };
+    let source = text.as_bytes();
+    let root = tree.root_node();
+    if root.has_error() {
+        diagnostics.push(syntax_error_diagnostic(relative, root));
+    }
+    let functions = functions(language, relative, root, source);
+    let mut findings = Vec::new();
+    let thresholds = config.thresholds(language);
+    let mut names: HashMap<&str, u32> = HashMap::new();
+    for function in &functions {
+        let occurrence = names.entry(&function.qualified_name).or_insert(0);
+        smells::metric_findings(
+            function,
+            *occurrence,
+            relative,
+            &thresholds,
+            config,
+            &mut findings,
+        );
+        *occurrence += 1;
+    }
+    match smells::queries(language) {
+        Ok(queries) => {
+            let mut occurrences: HashMap<(String, Option<String>, String), u32> = HashMap::new();
+            for found in smells::run_queries(language, queries, &tree, source, is_test_file) {
+                if !config.rule_enabled(&found.rule.id) {
+                    continue;
+                }
+                let location = location(relative, found.node);
+                let function = enclosing_function(&functions, &location);
+                let code = crate::lang::node_text(found.node, source);
+                let key = (found.rule.id.clone(), function.clone(), normalize(code));
+                let occurrence = occurrences.entry(key).or_insert(0);
+                let id = stable_id(
+                    &found.rule.id,
+                    relative,
+                    function.as_deref(),
+                    code,
+                    *occurrence,
+                );
+                *occurrence += 1;
+                findings.push(Finding {
+                    id,
+                    rule: found.rule.id.clone(),
+                    kind: Kind::Smell,
+                    severity: config.severity(&found.rule.id, found.rule.severity),
+                    message: found.message,
+                    locations: vec![location],
+                    metrics: None,
+                    function,
+                });
+            }
+        }
+        Err(error) => diagnostics.push(Diagnostic::new(relative, error.to_string())),
+    }
+    findings.sort_by(|a, b| {
+        let (a_loc, b_loc) = (a.primary(), b.primary());
+        (a_loc.start_line, a_loc.start_column, &a.rule).cmp(&(
+            b_loc.start_line,
+            b_loc.start_column,
+            &b.rule,
+        ))
+    });
+    let report = FileReport {
+        path: relative.to_string(),
+        language: language.name,
+        functions,
+        findings,
+    };
+    (Some(report), diagnostics)
+}
+
+fn normalize(code: &str) -> String {
+    code.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn enclosing_function(functions: &[FunctionReport], location: &Location) -> Option<String> {
+    // The innermost function is the one with the latest start that still contains it.
+    functions
+        .iter()
+        .filter(|function| {
+            function.location.start_byte <= location.start_byte
+                && location.end_byte <= function.location.end_byte
+        })
+        .max_by_key(|function| function.location.start_byte)
+        .map(|function| function.qualified_name.clone())
+}
+
+pub(crate) fn location(path: &str, node: Node) -> Location {
+    let start = node.start_position();
+    let end = node.end_position();
+    let to_u32 = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+    Location {
+        path: path.to_string(),
+        start_line: to_u32(start.row + 1),
+        end_line: to_u32(end.row + 1),
+        start_column: to_u32(start.column + 1),
+        end_column: to_u32(end.column + 1),
+        start_byte: node.start_byte(),
+        end_byte: node.end_byte(),
+    }
+}
+
+fn syntax_error_diagnostic(path: &str, root: Node) -> Diagnostic {
+    // Find the first ERROR or MISSING node, iteratively.
+    let mut cursor = root.walk();
+    let mut found = None;
+    'search: loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            found = Some(node);
+            break;
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'search;
+            }
+        }
+    }
+    let (line, what) = match found {
+        Some(node) if node.is_missing() => (
+            node.start_position().row + 1,
+            format!("missing `{}`", node.kind()),
+        ),
+        Some(node) => (
+            node.start_position().row + 1,
+            "unexpected syntax".to_string(),
+        ),
+        None => (1, "syntax error".to_string()),
+    };
+    Diagnostic::new(
+        path,
+        format!("syntax error at line {line} ({what}); functions containing errors were skipped"),
+    )
+}
+
+/// A function, class, `impl`, trait or module around the nodes being visited.
+struct Scope {
+    parent: Option<usize>,
+    name: String,
+    /// The type a function directly in this scope is a method of.
+    owner: Option<String>,
+}
+
+/// Finds every function definition in the tree, with its qualified name and metrics.
+fn functions(language: &Language, path: &str, root: Node, source: &[u8]) -> Vec<FunctionReport> {
+    let syntax = language.syntax;
+    let separator = syntax.separator();
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut reports = Vec::new();
+    let mut stack: Vec<(Node, Option<usize>)> = vec![(root, None)];
+    let mut cursor = root.walk();
+    while let Some((node, scope)) = stack.pop() {
+        let mut child_scope = scope;
+        if let Some(shape) = syntax.function(node, source) {
+            let owner = scope.and_then(|index| scopes[index].owner.clone());
+            if !node.has_error() && shape.body.is_some() {
+                let identity = Identity {
+                    name: &shape.name,
+                    owner: owner.as_deref(),
+                };
+                let metrics = metrics::measure(syntax, &shape, &identity, source);
+                let qualified_name = qualify(&scopes, scope, &shape.name, separator);
+                let location = location(path, node);
+                reports.push(FunctionReport {
+                    name: shape.name.clone(),
+                    qualified_name,
+                    start_line: location.start_line,
+                    end_line: location.end_line,
+                    metrics,
+                    location,
+                });
+            }
+            scopes.push(Scope {
+                parent: scope,
+                name: shape.name,
+                owner: None,
+            });
+            child_scope = Some(scopes.len() - 1);
+        } else if let Some(container) = syntax.container(node, source) {
+            scopes.push(Scope {
+                parent: scope,
+                owner: container.is_type.then(|| container.name.clone()),
+                name: container.name,
+            });
+            child_scope = Some(scopes.len() - 1);
+        }
+        cursor.reset(node);
+        if cursor.goto_first_child() {
+            loop {
+                stack.push((cursor.node(), child_scope));
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+    }
+    reports.sort_by_key(|report| (report.location.start_byte, report.location.end_byte));
+    reports
+}
+
+fn qualify(scopes: &[Scope], scope: Option<usize>, name: &str, separator: &str) -> String {
+    let mut parts = vec![name];
+    let mut current = scope;
+    while let Some(index) = current {
+        parts.push(&scopes[index].name);
+        current = scopes[index].parent;
+    }
+    parts.reverse();
+    parts.join(separator)
+}

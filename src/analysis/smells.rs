@@ -1,0 +1,380 @@
+//! Smells: metric thresholds and the tree-sitter query rules of `grammars/<lang>/smells.scm`.
+//!
+//! A query file is a list of patterns; each carries its rule as `#set!` properties
+//! (`id`, `message`, `help`, optional `severity` and `skip-in-tests`) and captures the
+//! reported node as `@smell`. Queries are compiled once per process.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
+
+use crate::analysis::FunctionReport;
+use crate::config::{Config, Thresholds};
+use crate::finding::{Finding, Kind, Severity, stable_id};
+use crate::lang::{LANGUAGES, Language, node_text};
+
+/// A rule as shown to users: in `--format sarif`'s rule table and in `explain`-like help.
+#[derive(Clone, Debug)]
+pub(crate) struct Rule {
+    pub(crate) id: String,
+    pub(crate) message: String,
+    pub(crate) help: String,
+    pub(crate) severity: Severity,
+}
+
+/// The metric rules, language-independent; thresholds come from the config.
+pub(crate) struct MetricRule {
+    pub(crate) id: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) severity: Severity,
+}
+
+pub(crate) const METRIC_RULES: &[MetricRule] = &[
+    MetricRule {
+        id: "cognitive-complexity",
+        summary: "Function is hard to understand (cognitive complexity over the threshold)",
+        help: "Extract the bodies of nested branches and loops into well-named functions, \
+               replace nesting with early returns or guard clauses, and name complex \
+               conditions with a helper or a variable.",
+        severity: Severity::Warning,
+    },
+    MetricRule {
+        id: "long-function",
+        summary: "Function is long (lines over the threshold)",
+        help: "Split the function into steps, each a function with a name that says what \
+               it does; keep the original as a short sequence of calls.",
+        severity: Severity::Warning,
+    },
+    MetricRule {
+        id: "deep-nesting",
+        summary: "Function nests control flow deeply (nesting over the threshold)",
+        help: "Invert conditions and return early, `continue` in loops instead of wrapping \
+               the body, and extract the innermost blocks into functions.",
+        severity: Severity::Warning,
+    },
+    MetricRule {
+        id: "too-many-parameters",
+        summary: "Function takes many parameters (parameters over the threshold)",
+        help: "Group parameters that travel together into a struct or dataclass, or give \
+               the function a builder or options object.",
+        severity: Severity::Warning,
+    },
+];
+
+/// Findings for the metrics of `function` that are over their thresholds. `occurrence`
+/// tells apart functions of the same qualified name in one file (their ids hash the name).
+pub(crate) fn metric_findings(
+    function: &FunctionReport,
+    occurrence: u32,
+    path: &str,
+    thresholds: &Thresholds,
+    config: &Config,
+    out: &mut Vec<Finding>,
+) {
+    let metrics = &function.metrics;
+    let name = &function.qualified_name;
+    let checks = [
+        (
+            "cognitive-complexity",
+            metrics.cognitive_complexity,
+            thresholds.cognitive_complexity,
+            "a cognitive complexity of",
+        ),
+        ("long-function", metrics.lines, thresholds.lines, "lines:"),
+        (
+            "deep-nesting",
+            metrics.max_nesting,
+            thresholds.max_nesting,
+            "a nesting depth of",
+        ),
+        (
+            "too-many-parameters",
+            metrics.parameters,
+            thresholds.parameters,
+            "parameters:",
+        ),
+    ];
+    for (id, value, threshold, what) in checks {
+        if value <= threshold || !config.rule_enabled(id) {
+            continue;
+        }
+        let Some(rule) = METRIC_RULES.iter().find(|rule| rule.id == id) else {
+            continue;
+        };
+        let message = match what.strip_suffix(':') {
+            Some(noun) => format!("`{name}` has {value} {noun} (threshold {threshold})"),
+            None => format!("`{name}` has {what} {value} (threshold {threshold})"),
+        };
+        out.push(Finding {
+            id: stable_id(id, path, Some(name), "", occurrence),
+            rule: id.to_string(),
+            kind: Kind::Smell,
+            severity: config.severity(id, rule.severity),
+            message,
+            locations: vec![function.location.clone()],
+            metrics: Some(function.metrics),
+            function: Some(name.clone()),
+        });
+    }
+}
+
+/// One language's compiled smell queries.
+pub(crate) struct SmellQueries {
+    pub(crate) query: Query,
+    /// Per pattern index, the index into `rules`.
+    pattern_rule: Vec<usize>,
+    pub(crate) rules: Vec<Rule>,
+    skip_in_tests: Vec<bool>,
+    smell_capture: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    #[error("grammars/{language}/smells.scm: {message}")]
+    Invalid {
+        language: &'static str,
+        message: String,
+    },
+}
+
+/// The compiled queries of `language`, built on first use.
+pub(crate) fn queries(
+    language: &'static Language,
+) -> Result<&'static SmellQueries, &'static QueryError> {
+    static CACHE: OnceLock<Vec<OnceLock<Result<SmellQueries, QueryError>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| LANGUAGES.iter().map(|_| OnceLock::new()).collect());
+    cache[language.index()]
+        .get_or_init(|| compile(language))
+        .as_ref()
+}
+
+pub(crate) fn query_rules(
+    language: &'static Language,
+) -> Result<&'static [Rule], &'static QueryError> {
+    queries(language).map(|queries| queries.rules.as_slice())
+}
+
+fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
+    let invalid = |message: String| QueryError::Invalid {
+        language: language.name,
+        message,
+    };
+    let query = Query::new(&(language.grammar)(), language.smells)
+        .map_err(|error| invalid(format!("line {}: {}", error.row + 1, error.message)))?;
+    let smell_capture = query
+        .capture_index_for_name("smell")
+        .ok_or_else(|| invalid("no pattern captures `@smell`".to_string()))?;
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
+    let mut pattern_rule = Vec::with_capacity(query.pattern_count());
+    let mut skip_in_tests = Vec::with_capacity(query.pattern_count());
+    for pattern in 0..query.pattern_count() {
+        let line = language.smells[..query.start_byte_for_pattern(pattern)]
+            .lines()
+            .count()
+            + 1;
+        let property = |key: &str| {
+            query
+                .property_settings(pattern)
+                .iter()
+                .find(|property| &*property.key == key)
+                .and_then(|property| property.value.as_deref())
+        };
+        let id = property("id")
+            .ok_or_else(|| invalid(format!("pattern at line {line} has no `(#set! id ...)`")))?;
+        let message = property("message").ok_or_else(|| {
+            invalid(format!(
+                "pattern `{id}` at line {line} has no `(#set! message ...)`"
+            ))
+        })?;
+        let help = property("help").ok_or_else(|| {
+            invalid(format!(
+                "pattern `{id}` at line {line} has no `(#set! help ...)`"
+            ))
+        })?;
+        let severity = match property("severity") {
+            None => Severity::Warning,
+            Some(text) => Severity::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "pattern `{id}` at line {line}: severity `{text}` is not one of error, warning, note"
+                ))
+            })?,
+        };
+        let rule_id = format!("{}/{id}", language.name);
+        let rule_index = *index_of.entry(rule_id.clone()).or_insert_with(|| {
+            rules.push(Rule {
+                id: rule_id,
+                message: message.to_string(),
+                help: help.to_string(),
+                severity,
+            });
+            rules.len() - 1
+        });
+        pattern_rule.push(rule_index);
+        skip_in_tests.push(property("skip-in-tests") == Some("true"));
+    }
+    Ok(SmellQueries {
+        query,
+        pattern_rule,
+        rules,
+        skip_in_tests,
+        smell_capture,
+    })
+}
+
+/// A query match, before it becomes a finding.
+pub(crate) struct QueryMatch<'tree> {
+    pub(crate) rule: &'static Rule,
+    pub(crate) node: Node<'tree>,
+    pub(crate) message: String,
+}
+
+/// Runs `queries` over `tree`; drops matches in test code for `skip-in-tests` rules and
+/// matches inside syntax errors. Results are in source order, one per rule and node.
+pub(crate) fn run_queries<'tree>(
+    language: &Language,
+    queries: &'static SmellQueries,
+    tree: &'tree Tree,
+    source: &[u8],
+    is_test_file: bool,
+) -> Vec<QueryMatch<'tree>> {
+    let mut cursor = QueryCursor::new();
+    let mut found: Vec<QueryMatch<'tree>> = Vec::new();
+    let mut matches = cursor.matches(&queries.query, tree.root_node(), source);
+    while let Some(found_match) = matches.next() {
+        let pattern = found_match.pattern_index;
+        let Some(node) = found_match
+            .captures()
+            .iter()
+            .find(|capture| capture.index == queries.smell_capture)
+            .map(|capture| capture.node)
+        else {
+            continue;
+        };
+        if node.has_error() {
+            continue;
+        }
+        if queries.skip_in_tests[pattern] && (is_test_file || in_test_item(language, node, source))
+        {
+            continue;
+        }
+        let rule = &queries.rules[queries.pattern_rule[pattern]];
+        let message = interpolate(&rule.message, |name| {
+            let index = queries.query.capture_index_for_name(name)?;
+            found_match
+                .captures()
+                .iter()
+                .find(|capture| capture.index == index)
+                .map(|capture| node_text(capture.node, source))
+        });
+        found.push(QueryMatch {
+            rule,
+            node,
+            message,
+        });
+    }
+    found.sort_by_key(|found| (found.node.start_byte(), found.node.end_byte()));
+    found.dedup_by(|a, b| a.rule.id == b.rule.id && a.node == b.node);
+    found
+}
+
+fn in_test_item(language: &Language, node: Node, source: &[u8]) -> bool {
+    let mut current = node.parent();
+    while let Some(ancestor) = current {
+        if language.syntax.is_test_item(ancestor, source) {
+            return true;
+        }
+        current = ancestor.parent();
+    }
+    false
+}
+
+/// Replaces `{name}` in `template` with the (shortened, one-line) text of capture `name`.
+fn interpolate<'a>(template: &str, capture: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match capture(name) {
+                    Some(text) => out.push_str(&shorten(text)),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn shorten(text: &str) -> String {
+    const LIMIT: usize = 60;
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= LIMIT {
+        return one_line;
+    }
+    let cut: String = one_line.chars().take(LIMIT - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_at_least_eight_valid_smell_rules() {
+        for language in LANGUAGES {
+            let rules = query_rules(language).unwrap_or_else(|error| panic!("{error}"));
+            assert!(
+                rules.len() >= 8,
+                "{} has {} smell rules",
+                language.name,
+                rules.len()
+            );
+            for rule in rules {
+                assert!(rule.id.starts_with(&format!("{}/", language.name)));
+                assert!(
+                    !rule.message.is_empty() && !rule.help.is_empty(),
+                    "{}",
+                    rule.id
+                );
+                assert!(
+                    !rule.message.contains('\n'),
+                    "{}: one-line message",
+                    rule.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn metric_rule_ids_do_not_collide_with_query_rules() {
+        for language in LANGUAGES {
+            for rule in query_rules(language).unwrap() {
+                assert!(METRIC_RULES.iter().all(|metric| metric.id != rule.id));
+            }
+        }
+    }
+
+    #[test]
+    fn interpolation_replaces_known_captures_only() {
+        let text = interpolate("`{name}` and {missing} {", |name| {
+            (name == "name").then_some("a\n   b")
+        });
+        assert_eq!(text, "`a b` and {missing} {");
+    }
+}

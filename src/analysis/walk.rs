@@ -1,0 +1,141 @@
+//! The walk: which files below the root are analysed.
+//!
+//! `.gitignore`, `.ignore` and hidden files are honoured through the `ignore` crate;
+//! generated and vendored paths are excluded by the config; only files whose extension is
+//! in the language table are considered. Reading checks size, binary content and UTF-8, and
+//! a file that fails becomes a diagnostic, never an abort.
+
+use std::path::{Path, PathBuf};
+
+use ignore::WalkBuilder;
+use ignore::overrides::OverrideBuilder;
+
+use crate::analysis::Diagnostic;
+use crate::config::Config;
+use crate::lang::Language;
+
+/// A file the walk selected, before it is read.
+pub(crate) struct Candidate {
+    pub(crate) path: PathBuf,
+    /// Relative to the root, `/`-separated; what every output shows.
+    pub(crate) relative: String,
+    pub(crate) language: &'static Language,
+}
+
+/// Lists the candidate files below `root` (or `root` itself, if it is a file), sorted by
+/// relative path.
+pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    if root.is_file() {
+        let relative = root
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let found = match Language::for_path(root) {
+            Some(language) => vec![Candidate {
+                path: root.to_path_buf(),
+                relative,
+                language,
+            }],
+            None => {
+                diagnostics.push(Diagnostic::new(
+                    relative,
+                    "not a Rust or Python file (by extension); nothing to analyse",
+                ));
+                Vec::new()
+            }
+        };
+        return (found, diagnostics);
+    }
+    let mut overrides = OverrideBuilder::new(root);
+    for pattern in &config.excludes {
+        // Patterns were validated when the config was read.
+        let _ = overrides.add(&format!("!{pattern}"));
+    }
+    let mut builder = WalkBuilder::new(root);
+    builder.require_git(false);
+    if let Ok(overrides) = overrides.build() {
+        builder.overrides(overrides);
+    }
+    let mut found = Vec::new();
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(
+                    error_path(&error, root),
+                    format!("cannot walk: {error}"),
+                ));
+                continue;
+            }
+        };
+        if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+            continue;
+        }
+        let path = entry.into_path();
+        let Some(language) = Language::for_path(&path) else {
+            continue;
+        };
+        found.push(Candidate {
+            relative: relative_path(root, &path),
+            path,
+            language,
+        });
+    }
+    found.sort_by(|a, b| a.relative.cmp(&b.relative));
+    (found, diagnostics)
+}
+
+/// What reading a candidate produced.
+pub(crate) enum Read {
+    Text(String),
+    Skipped(String),
+}
+
+/// Reads a candidate, refusing files that are too large, binary or not UTF-8.
+pub(crate) fn read(candidate: &Candidate, config: &Config) -> Read {
+    match std::fs::metadata(&candidate.path) {
+        Ok(metadata) if metadata.len() > config.max_file_size => {
+            return Read::Skipped(format!(
+                "skipped: {} bytes is over the {}-byte limit (raise `walk.max_file_size` in refactor-ai.toml to analyse it)",
+                metadata.len(),
+                config.max_file_size
+            ));
+        }
+        Ok(_) => {}
+        Err(error) => return Read::Skipped(format!("cannot read: {error}")),
+    }
+    let bytes = match std::fs::read(&candidate.path) {
+        Ok(bytes) => bytes,
+        Err(error) => return Read::Skipped(format!("cannot read: {error}")),
+    };
+    if bytes.iter().take(8192).any(|&byte| byte == 0) {
+        return Read::Skipped("skipped: binary file (contains NUL bytes)".to_string());
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Read::Text(text),
+        Err(error) => Read::Skipped(format!(
+            "skipped: not valid UTF-8 (first bad byte at offset {})",
+            error.utf8_error().valid_up_to()
+        )),
+    }
+}
+
+pub(crate) fn relative_path(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<_> = relative
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy())
+        .collect();
+    parts.join("/")
+}
+
+fn error_path(error: &ignore::Error, root: &Path) -> String {
+    match error {
+        ignore::Error::WithPath { path, .. } => relative_path(root, path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err, root)
+        }
+        _ => String::new(),
+    }
+}

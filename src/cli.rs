@@ -1,0 +1,88 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "refactor-ai",
+    version,
+    about = "Find duplicated and tangled code in Rust and Python, and propose proven refactors.",
+    after_help = "Exit codes: 0 ok, 1 findings at or above --fail-on, 2 error."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Report smells: functions over metric thresholds and anti-patterns.
+    Scan(ScanArgs),
+    /// Print per-function metrics (lines, parameters, nesting, cyclomatic and cognitive
+    /// complexity, returns).
+    Metrics(MetricsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Common {
+    /// The file or directory to analyse.
+    #[arg(default_value = ".")]
+    pub(crate) path: PathBuf,
+    /// Read this config instead of PATH/refactor-ai.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    /// Worker threads (default: one per logical CPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub(crate) format: ScanFormat,
+    /// Exit with code 1 if any finding is at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub(crate) fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+    pub(crate) format: MetricsFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ScanFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum MetricsFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum FailOn {
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,210 @@
+//! The language table: everything refactor-ai knows about a language lives in one row here,
+//! in that language's module (node kinds) and in `grammars/<lang>/` (queries).
+//!
+//! Rust code outside `lang/` never names a tree-sitter node kind: the analyses ask the
+//! [`Syntax`] of a row what a node means.
+
+mod python;
+mod rust;
+
+use std::path::Path;
+
+use tree_sitter::Node;
+
+/// One supported language. Adding a language is one row in [`LANGUAGES`], a module
+/// implementing [`Syntax`], and a `grammars/<name>/` folder.
+pub(crate) struct Language {
+    /// Lowercase name used in output, config sections and rule ids (`python/bare-except`).
+    pub(crate) name: &'static str,
+    /// File extensions, without the dot.
+    pub(crate) extensions: &'static [&'static str],
+    pub(crate) grammar: fn() -> tree_sitter::Language,
+    /// The smell queries, `grammars/<name>/smells.scm`, embedded in the binary.
+    pub(crate) smells: &'static str,
+    pub(crate) syntax: &'static (dyn Syntax + Sync),
+    /// The default parameter-count threshold (pylint's 5 for Python, clippy's 7 for Rust).
+    pub(crate) max_parameters: u32,
+}
+
+/// The table, sorted by name.
+pub(crate) static LANGUAGES: &[Language] = &[
+    Language {
+        name: "python",
+        extensions: &["py"],
+        grammar: || tree_sitter_python::LANGUAGE.into(),
+        smells: include_str!("../../grammars/python/smells.scm"),
+        syntax: &python::Python,
+        max_parameters: 5,
+    },
+    Language {
+        name: "rust",
+        extensions: &["rs"],
+        grammar: || tree_sitter_rust::LANGUAGE.into(),
+        smells: include_str!("../../grammars/rust/smells.scm"),
+        syntax: &rust::Rust,
+        max_parameters: 7,
+    },
+];
+
+impl Language {
+    pub(crate) fn for_path(path: &Path) -> Option<&'static Language> {
+        let extension = path.extension()?.to_str()?;
+        LANGUAGES
+            .iter()
+            .find(|language| language.extensions.contains(&extension))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn by_name(name: &str) -> Option<&'static Language> {
+        LANGUAGES.iter().find(|language| language.name == name)
+    }
+
+    /// Index of this row in [`LANGUAGES`], for per-language caches.
+    pub(crate) fn index(&self) -> usize {
+        LANGUAGES
+            .iter()
+            .position(|language| std::ptr::eq(language, self))
+            .unwrap_or(0)
+    }
+}
+
+/// What a function definition looks like, as found by [`Syntax::function`].
+pub(crate) struct FunctionShape<'tree> {
+    pub(crate) name: String,
+    /// The node that spans the whole definition, from the `def`/`fn` line (not decorators).
+    pub(crate) node: Node<'tree>,
+    /// The node whose statements are scored (the body block).
+    pub(crate) body: Option<Node<'tree>>,
+    pub(crate) parameters: u32,
+}
+
+/// A class, `impl`, trait or module: a scope for qualified names.
+pub(crate) struct Container {
+    pub(crate) name: String,
+    /// Functions directly inside a type container are methods (`self` calls are recursion).
+    pub(crate) is_type: bool,
+}
+
+/// A logical operator taking part in a cognitive-complexity boolean sequence.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LogicalOp {
+    And,
+    Or,
+}
+
+/// What a call expression calls, as far as recursion detection needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Callee {
+    /// `name(...)`.
+    Bare(String),
+    /// `self.name(...)`, `cls.name(...)`, `Self::name(...)`.
+    OnSelf(String),
+    /// `Type::name(...)`.
+    OnType { ty: String, name: String },
+}
+
+/// The structures that cost cognitive complexity, with how each one scores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Construct {
+    /// No increment, children at the same nesting.
+    Plain,
+    /// `if`, loops, `match`, `except`, ternary, `let ... else`: +1 plus the nesting level.
+    Structure(StructureKind),
+    /// `else if`/`elif`, `else`, `else` of loops and `try`: a flat +1, body nests.
+    Hybrid { is_else_if: bool },
+    /// A labelled `break`/`continue`: a flat +1.
+    LabelledJump,
+    /// A binary logical operator node.
+    Logical(LogicalOp),
+    /// A nested function, lambda, closure or async block: raises nesting, no increment.
+    NestingOnly,
+    /// A call, checked for recursion.
+    Call(Callee),
+    /// A `return`.
+    Return,
+    /// A comprehension `for`/`if` clause: free for cognitive, a decision for cyclomatic.
+    Clause,
+    /// A macro invocation or anything else whose inside is not code we score.
+    Opaque,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StructureKind {
+    If,
+    Loop,
+    /// `match`, with its number of arms (cyclomatic complexity adds arms − 1).
+    Match {
+        arms: u32,
+    },
+    Catch,
+    Ternary,
+    LetElse,
+}
+
+/// The part of a language's knowledge that is code rather than data: what node kinds mean.
+pub(crate) trait Syntax {
+    /// If `node` defines a function (with or without a body), its shape.
+    fn function<'tree>(&self, node: Node<'tree>, source: &[u8]) -> Option<FunctionShape<'tree>>;
+
+    /// If `node` is a container that qualifies the names inside it (class, impl, trait, mod),
+    /// its name and whether functions directly inside it are methods.
+    fn container(&self, node: Node, source: &[u8]) -> Option<Container>;
+
+    /// The separator used in qualified names (`.` for Python, `::` for Rust).
+    fn separator(&self) -> &'static str;
+
+    /// How `node` scores for cognitive complexity.
+    fn classify(&self, node: Node, source: &[u8]) -> Construct;
+
+    /// Whether `child` of `parent` (in field `field`) sits one nesting level deeper than
+    /// `parent`, given how `parent` was classified.
+    fn child_nests(
+        &self,
+        parent: Node,
+        construct: &Construct,
+        child: Node,
+        field: Option<&str>,
+    ) -> bool;
+
+    /// Whether the file at `path` (relative to the scanned root) is test code as a whole.
+    fn is_test_path(&self, path: &Path) -> bool;
+
+    /// Whether `node` marks the start of test code inside a file (a `#[cfg(test)]` module,
+    /// a `#[test]` function, a `test_*` function).
+    fn is_test_item(&self, node: Node, source: &[u8]) -> bool;
+}
+
+pub(crate) fn node_text<'s>(node: Node, source: &'s [u8]) -> &'s str {
+    node.utf8_text(source).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_extensions_are_unique() {
+        let names: Vec<_> = LANGUAGES.iter().map(|language| language.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        let mut extensions: Vec<_> = LANGUAGES
+            .iter()
+            .flat_map(|language| language.extensions.iter())
+            .collect();
+        let count = extensions.len();
+        extensions.sort();
+        extensions.dedup();
+        assert_eq!(extensions.len(), count);
+    }
+
+    #[test]
+    fn every_grammar_loads() {
+        for language in LANGUAGES {
+            let mut parser = tree_sitter::Parser::new();
+            parser
+                .set_language(&(language.grammar)())
+                .unwrap_or_else(|error| panic!("{}: {error}", language.name));
+        }
+    }
+}

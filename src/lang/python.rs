@@ -1,0 +1,183 @@
+//! Python node kinds (tree-sitter-python 0.25) and what they mean to the analyses.
+//!
+//! Conventions beyond the Cognitive Complexity paper (also in README):
+//! - every `except` clause is +1 plus nesting, and its body nests;
+//! - `match` is +1 plus nesting once, each `case` body nests, `case ... if` guards are free;
+//! - `else` of `for`/`while`/`try` is a flat +1 and its body nests;
+//! - `with`, `try`, `finally`, `async`/`await` are free and do not nest;
+//! - comprehension `for`/`if` clauses are free and do not nest (a ternary or `and`/`or`
+//!   inside them still counts).
+
+use std::path::Path;
+
+use tree_sitter::Node;
+
+use super::{
+    Callee, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+};
+
+pub(crate) struct Python;
+
+impl Syntax for Python {
+    fn function<'tree>(&self, node: Node<'tree>, source: &[u8]) -> Option<FunctionShape<'tree>> {
+        if node.kind() != "function_definition" {
+            return None;
+        }
+        let name = node_text(node.child_by_field_name("name")?, source).to_string();
+        let parameters = node
+            .child_by_field_name("parameters")
+            .map_or(0, count_parameters);
+        Some(FunctionShape {
+            name,
+            node,
+            body: node.child_by_field_name("body"),
+            parameters,
+        })
+    }
+
+    fn container(&self, node: Node, source: &[u8]) -> Option<Container> {
+        if node.kind() != "class_definition" {
+            return None;
+        }
+        Some(Container {
+            name: node_text(node.child_by_field_name("name")?, source).to_string(),
+            is_type: true,
+        })
+    }
+
+    fn separator(&self) -> &'static str {
+        "."
+    }
+
+    fn classify(&self, node: Node, source: &[u8]) -> Construct {
+        match node.kind() {
+            "if_statement" => Construct::Structure(StructureKind::If),
+            "elif_clause" => Construct::Hybrid { is_else_if: true },
+            "else_clause" => Construct::Hybrid { is_else_if: false },
+            "for_statement" | "while_statement" => Construct::Structure(StructureKind::Loop),
+            "except_clause" => Construct::Structure(StructureKind::Catch),
+            "conditional_expression" => Construct::Structure(StructureKind::Ternary),
+            "match_statement" => Construct::Structure(StructureKind::Match {
+                arms: count_cases(node),
+            }),
+            "boolean_operator" => match node
+                .child_by_field_name("operator")
+                .map(|operator| operator.kind())
+            {
+                Some("and") => Construct::Logical(LogicalOp::And),
+                Some("or") => Construct::Logical(LogicalOp::Or),
+                _ => Construct::Plain,
+            },
+            "function_definition" | "lambda" => Construct::NestingOnly,
+            "for_in_clause" | "if_clause" => Construct::Clause,
+            "return_statement" => Construct::Return,
+            "call" => callee(node, source).map_or(Construct::Plain, Construct::Call),
+            "decorator" => Construct::Opaque,
+            _ => Construct::Plain,
+        }
+    }
+
+    fn child_nests(
+        &self,
+        parent: Node,
+        construct: &Construct,
+        child: Node,
+        field: Option<&str>,
+    ) -> bool {
+        match construct {
+            Construct::Structure(StructureKind::If) | Construct::Hybrid { is_else_if: true } => {
+                field == Some("consequence")
+            }
+            Construct::Hybrid { is_else_if: false } | Construct::Structure(StructureKind::Loop) => {
+                field == Some("body")
+            }
+            Construct::Structure(StructureKind::Match { .. }) => field == Some("body"),
+            Construct::Structure(StructureKind::Catch) => child.kind() == "block",
+            // `body if condition else alternative`: only the condition stays at this level.
+            Construct::Structure(StructureKind::Ternary) => {
+                child.is_named() && child.prev_sibling().is_none_or(|prev| prev.kind() != "if")
+            }
+            Construct::NestingOnly => {
+                field == Some("body") && matches!(parent.kind(), "function_definition" | "lambda")
+            }
+            _ => false,
+        }
+    }
+
+    fn is_test_path(&self, path: &Path) -> bool {
+        let file_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let in_test_dir = path.parent().is_some_and(|parent| {
+            parent
+                .components()
+                .any(|component| matches!(component.as_os_str().to_str(), Some("tests" | "test")))
+        });
+        in_test_dir
+            || file_name == "conftest.py"
+            || file_name.starts_with("test_")
+            || file_name.ends_with("_test.py")
+    }
+
+    fn is_test_item(&self, node: Node, source: &[u8]) -> bool {
+        let name = |node: Node| {
+            node.child_by_field_name("name")
+                .map(|name| node_text(name, source))
+                .unwrap_or("")
+        };
+        match node.kind() {
+            "function_definition" => name(node).starts_with("test"),
+            "class_definition" => name(node).starts_with("Test"),
+            _ => false,
+        }
+    }
+}
+
+/// Parameters as written, `self`/`cls` included (pylint's `too-many-arguments` counts them
+/// too); the bare `*` and `/` separators are not parameters.
+fn count_parameters(parameters: Node) -> u32 {
+    let mut cursor = parameters.walk();
+    let count = parameters
+        .named_children(&mut cursor)
+        .filter(|parameter| {
+            matches!(
+                parameter.kind(),
+                "identifier"
+                    | "typed_parameter"
+                    | "default_parameter"
+                    | "typed_default_parameter"
+                    | "list_splat_pattern"
+                    | "dictionary_splat_pattern"
+            )
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+fn count_cases(match_statement: Node) -> u32 {
+    let Some(body) = match_statement.child_by_field_name("body") else {
+        return 0;
+    };
+    let mut cursor = body.walk();
+    let count = body
+        .named_children(&mut cursor)
+        .filter(|child| child.kind() == "case_clause")
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+fn callee(call: Node, source: &[u8]) -> Option<Callee> {
+    let function = call.child_by_field_name("function")?;
+    match function.kind() {
+        "identifier" => Some(Callee::Bare(node_text(function, source).to_string())),
+        "attribute" => {
+            let object = function.child_by_field_name("object")?;
+            let attribute = function.child_by_field_name("attribute")?;
+            let receiver = node_text(object, source);
+            (object.kind() == "identifier" && matches!(receiver, "self" | "cls"))
+                .then(|| Callee::OnSelf(node_text(attribute, source).to_string()))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,263 @@
+//! Rust node kinds (tree-sitter-rust 0.24) and what they mean to the analyses.
+//!
+//! Conventions beyond the Cognitive Complexity paper (also in README):
+//! - `if let` and let chains are `if`, `while let` is `while`, `loop` counts like `while`;
+//! - `let PATTERN = value else { ... };` is +1 plus nesting (it is a refutable match with a
+//!   diverging arm), and its `else` block nests;
+//! - `async` blocks and closures raise nesting with no increment of their own, like lambdas;
+//! - a let chain (`if let Some(x) = a && b`) is one `&&` sequence;
+//! - match guards, `?`, `unsafe` and plain blocks are free; macro bodies are not scored.
+
+use std::path::Path;
+
+use tree_sitter::Node;
+
+use super::{
+    Callee, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+};
+
+pub(crate) struct Rust;
+
+impl Syntax for Rust {
+    fn function<'tree>(&self, node: Node<'tree>, source: &[u8]) -> Option<FunctionShape<'tree>> {
+        if node.kind() != "function_item" {
+            return None;
+        }
+        let name = node_text(node.child_by_field_name("name")?, source).to_string();
+        let parameters = node
+            .child_by_field_name("parameters")
+            .map_or(0, count_parameters);
+        Some(FunctionShape {
+            name,
+            node,
+            body: node.child_by_field_name("body"),
+            parameters,
+        })
+    }
+
+    fn container(&self, node: Node, source: &[u8]) -> Option<Container> {
+        let (name, is_type) = match node.kind() {
+            "impl_item" => (type_name(node.child_by_field_name("type")?, source), true),
+            "trait_item" => (node_text(node.child_by_field_name("name")?, source), true),
+            "mod_item" => (node_text(node.child_by_field_name("name")?, source), false),
+            _ => return None,
+        };
+        Some(Container {
+            name: name.to_string(),
+            is_type,
+        })
+    }
+
+    fn separator(&self) -> &'static str {
+        "::"
+    }
+
+    fn classify(&self, node: Node, source: &[u8]) -> Construct {
+        match node.kind() {
+            "if_expression" => {
+                if node
+                    .parent()
+                    .is_some_and(|parent| parent.kind() == "else_clause")
+                {
+                    Construct::Hybrid { is_else_if: true }
+                } else {
+                    Construct::Structure(StructureKind::If)
+                }
+            }
+            // `else if` is scored on the inner `if_expression`; only a final `else` counts here.
+            "else_clause" => {
+                if node
+                    .named_child(0)
+                    .is_some_and(|child| child.kind() == "block")
+                {
+                    Construct::Hybrid { is_else_if: false }
+                } else {
+                    Construct::Plain
+                }
+            }
+            "while_expression" | "loop_expression" | "for_expression" => {
+                Construct::Structure(StructureKind::Loop)
+            }
+            "match_expression" => Construct::Structure(StructureKind::Match {
+                arms: count_arms(node),
+            }),
+            "let_declaration" if node.child_by_field_name("alternative").is_some() => {
+                Construct::Structure(StructureKind::LetElse)
+            }
+            "binary_expression" => match node
+                .child_by_field_name("operator")
+                .map(|operator| operator.kind())
+            {
+                Some("&&") => Construct::Logical(LogicalOp::And),
+                Some("||") => Construct::Logical(LogicalOp::Or),
+                _ => Construct::Plain,
+            },
+            "let_chain" => Construct::Logical(LogicalOp::And),
+            "break_expression" | "continue_expression" => {
+                let mut cursor = node.walk();
+                let labelled = node
+                    .named_children(&mut cursor)
+                    .any(|child| child.kind() == "label");
+                if labelled {
+                    Construct::LabelledJump
+                } else {
+                    Construct::Plain
+                }
+            }
+            "function_item" | "closure_expression" | "async_block" | "gen_block" => {
+                Construct::NestingOnly
+            }
+            "return_expression" => Construct::Return,
+            "call_expression" => callee(node, source).map_or(Construct::Plain, Construct::Call),
+            "macro_invocation" | "attribute_item" | "inner_attribute_item" => Construct::Opaque,
+            _ => Construct::Plain,
+        }
+    }
+
+    fn child_nests(
+        &self,
+        parent: Node,
+        construct: &Construct,
+        child: Node,
+        field: Option<&str>,
+    ) -> bool {
+        match construct {
+            Construct::Structure(StructureKind::If) | Construct::Hybrid { is_else_if: true } => {
+                field == Some("consequence")
+            }
+            Construct::Hybrid { is_else_if: false } => child.kind() == "block",
+            Construct::Structure(StructureKind::Loop | StructureKind::Match { .. }) => {
+                field == Some("body")
+            }
+            Construct::Structure(StructureKind::LetElse) => field == Some("alternative"),
+            Construct::NestingOnly => match parent.kind() {
+                "function_item" | "closure_expression" => field == Some("body"),
+                _ => child.kind() == "block",
+            },
+            _ => false,
+        }
+    }
+
+    fn is_test_path(&self, path: &Path) -> bool {
+        let file_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let in_test_dir = path.parent().is_some_and(|parent| {
+            parent
+                .components()
+                .any(|component| component.as_os_str() == "tests")
+        });
+        in_test_dir
+            || file_name == "tests.rs"
+            || file_name.ends_with("_tests.rs")
+            || file_name.ends_with("_test.rs")
+    }
+
+    fn is_test_item(&self, node: Node, source: &[u8]) -> bool {
+        if !matches!(node.kind(), "mod_item" | "function_item") {
+            return false;
+        }
+        // Attributes are the item's preceding siblings, possibly mixed with comments.
+        let mut previous = node.prev_named_sibling();
+        while let Some(sibling) = previous {
+            match sibling.kind() {
+                "attribute_item" => {
+                    if is_test_attribute(node_text(sibling, source)) {
+                        return true;
+                    }
+                }
+                "line_comment" | "block_comment" => {}
+                _ => break,
+            }
+            previous = sibling.prev_named_sibling();
+        }
+        false
+    }
+}
+
+/// `#[test]`, `#[tokio::test]`, `#[cfg(test)]`, `#[rstest]`, ...
+fn is_test_attribute(attribute: &str) -> bool {
+    let inner: String = attribute
+        .trim_start_matches("#[")
+        .trim_end_matches(']')
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    inner == "test"
+        || inner.ends_with("::test")
+        || inner.starts_with("test(")
+        || inner.contains("::test(")
+        || inner == "cfg(test)"
+        || inner.starts_with("cfg(all(test")
+        || inner == "rstest"
+}
+
+/// Parameters as written, `self` included (clippy's `too_many_arguments` counts it too).
+fn count_parameters(parameters: Node) -> u32 {
+    let mut cursor = parameters.walk();
+    let count = parameters
+        .named_children(&mut cursor)
+        .filter(|parameter| {
+            matches!(
+                parameter.kind(),
+                "parameter" | "self_parameter" | "variadic_parameter"
+            )
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+fn count_arms(match_expression: Node) -> u32 {
+    let Some(body) = match_expression.child_by_field_name("body") else {
+        return 0;
+    };
+    let mut cursor = body.walk();
+    let count = body
+        .named_children(&mut cursor)
+        .filter(|child| child.kind() == "match_arm")
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// The bare name of an `impl` target: `Foo` for `Foo<T>`, `a::Foo`, `&'a Foo`.
+fn type_name<'s>(node: Node, source: &'s [u8]) -> &'s str {
+    let mut node = node;
+    loop {
+        let inner = match node.kind() {
+            "generic_type" | "reference_type" => node.child_by_field_name("type"),
+            "scoped_type_identifier" => node.child_by_field_name("name"),
+            _ => None,
+        };
+        match inner {
+            Some(inner) => node = inner,
+            None => return node_text(node, source),
+        }
+    }
+}
+
+fn callee(call: Node, source: &[u8]) -> Option<Callee> {
+    let function = call.child_by_field_name("function")?;
+    match function.kind() {
+        "identifier" => Some(Callee::Bare(node_text(function, source).to_string())),
+        "field_expression" => {
+            let value = function.child_by_field_name("value")?;
+            let field = function.child_by_field_name("field")?;
+            (value.kind() == "self").then(|| Callee::OnSelf(node_text(field, source).to_string()))
+        }
+        "scoped_identifier" => {
+            let path = function.child_by_field_name("path")?;
+            let name = node_text(function.child_by_field_name("name")?, source).to_string();
+            let path_text = node_text(path, source);
+            if path_text == "Self" {
+                Some(Callee::OnSelf(name))
+            } else {
+                Some(Callee::OnType {
+                    ty: type_name(path, source).to_string(),
+                    name,
+                })
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,229 @@
+//! refactor-ai: a local, LLM-assisted refactoring assistant. See ARCHITECTURE.md for the map.
+//!
+//! `main.rs` only calls [`run`]; tests drive the same entry point through [`run_with`].
+
+pub(crate) mod analysis;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub(crate) mod finding;
+pub(crate) mod lang;
+pub(crate) mod report;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use crate::cli::{Cli, ColorChoice, Command, Common, FailOn, MetricsFormat, ScanFormat};
+use crate::config::Config;
+use crate::finding::Severity;
+
+/// Exit codes, the same for every command.
+pub mod exit_code {
+    /// Success; findings below `--fail-on` (or no `--fail-on`) do not change it.
+    pub const OK: u8 = 0;
+    /// Findings at or above `--fail-on`.
+    pub const FINDINGS: u8 = 1;
+    /// A usage, configuration or I/O error.
+    pub const ERROR: u8 = 2;
+}
+
+/// Runs the CLI with the process's stdout and stderr.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let colors = Colors {
+        stdout: stdout.is_terminal(),
+        stderr: stderr.is_terminal(),
+    };
+    let code = run_with(args, &mut stdout.lock(), &mut stderr.lock(), colors);
+    ExitCode::from(code)
+}
+
+/// Whether each stream is a terminal (colour is only ever used on one).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Colors {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Runs the CLI against the given streams and returns the exit code.
+pub fn run_with<I: IntoIterator<Item = OsString>>(
+    args: I,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminals: Colors,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let is_error = error.use_stderr();
+            let text = error.render().ansi().to_string();
+            let out: &mut dyn Write = if is_error { stderr } else { stdout };
+            let _ = out.write_all(anstream::adapter::strip_str(&text).to_string().as_bytes());
+            return if is_error {
+                exit_code::ERROR
+            } else {
+                exit_code::OK
+            };
+        }
+    };
+    match execute(&cli, stdout, stderr, terminals) {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return exit_code::OK;
+            }
+            let _ = writeln!(stderr, "error: {error:#}");
+            exit_code::ERROR
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn execute(
+    cli: &Cli,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminals: Colors,
+) -> Result<u8> {
+    match &cli.command {
+        Command::Scan(args) => {
+            let (analysis, config) = analyze(&args.common)?;
+            let color = use_color(args.common.color, terminals);
+            let text = match args.format {
+                ScanFormat::Text => {
+                    emit(
+                        stderr,
+                        &report::text::diagnostics(&analysis.diagnostics),
+                        color.1,
+                    )?;
+                    report::text::scan(&analysis)
+                }
+                ScanFormat::Json => report::scan_json(&analysis),
+                ScanFormat::Sarif => report::sarif::scan(&analysis, &args.common.path, &config),
+            };
+            emit(stdout, &text, color.0)?;
+            let threshold = args.fail_on.map(|fail_on| match fail_on {
+                FailOn::Error => Severity::Error,
+                FailOn::Warning => Severity::Warning,
+                FailOn::Note => Severity::Note,
+            });
+            let failed = threshold.is_some_and(|threshold| {
+                analysis
+                    .findings()
+                    .any(|finding| finding.severity >= threshold)
+            });
+            Ok(if failed {
+                exit_code::FINDINGS
+            } else {
+                exit_code::OK
+            })
+        }
+        Command::Metrics(args) => {
+            let (analysis, _) = analyze(&args.common)?;
+            let color = use_color(args.common.color, terminals);
+            let text = match args.format {
+                MetricsFormat::Text => {
+                    emit(
+                        stderr,
+                        &report::text::diagnostics(&analysis.diagnostics),
+                        color.1,
+                    )?;
+                    report::text::metrics(&analysis)
+                }
+                MetricsFormat::Json => report::metrics_json(&analysis),
+            };
+            emit(stdout, &text, color.0)?;
+            Ok(exit_code::OK)
+        }
+    }
+}
+
+fn analyze(common: &Common) -> Result<(analysis::Analysis, Config)> {
+    let root = common.path.as_path();
+    if !root.exists() {
+        bail!(
+            "{} does not exist; give a directory or a .py/.rs file to analyse",
+            root.display()
+        );
+    }
+    let config = Config::load(root, common.config.as_deref())?;
+    let analysis = match common.threads {
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .context("cannot start worker threads")?
+            .install(|| analysis::analyze(root, &config)),
+        None => analysis::analyze(root, &config),
+    };
+    Ok((analysis, config))
+}
+
+/// (stdout, stderr) colour decisions: `--color`, then `NO_COLOR`/`CLICOLOR_FORCE`, then
+/// whether the stream is a terminal.
+fn use_color(choice: ColorChoice, terminals: Colors) -> (bool, bool) {
+    match choice {
+        ColorChoice::Always => (true, true),
+        ColorChoice::Never => (false, false),
+        ColorChoice::Auto => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+            let forced = std::env::var_os("CLICOLOR_FORCE")
+                .is_some_and(|value| !value.is_empty() && value != "0");
+            if no_color {
+                (false, false)
+            } else if forced {
+                (true, true)
+            } else {
+                (terminals.stdout, terminals.stderr)
+            }
+        }
+    }
+}
+
+fn emit(out: &mut dyn Write, text: &str, color: bool) -> Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    if color {
+        out.write_all(text.as_bytes())?;
+    } else {
+        out.write_all(anstream::adapter::strip_str(text).to_string().as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Parses and analyses `data` as one file, for the fuzz target: the first byte picks the
+/// language, the rest is the source (invalid UTF-8 replaced). Must never panic.
+#[doc(hidden)]
+pub fn fuzz_analyze(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let language = &lang::LANGUAGES[usize::from(selector) % lang::LANGUAGES.len()];
+    let text = String::from_utf8_lossy(rest);
+    let config = Config::default();
+    let mut parsers = analysis::Parsers::default();
+    let (report, _) =
+        analysis::analyze_source(&mut parsers, language, "fuzz", &text, false, &config);
+    if let Some(report) = report {
+        let analysis = analysis::Analysis {
+            files: vec![report],
+            diagnostics: Vec::new(),
+        };
+        let _ = report::scan_json(&analysis);
+        let _ = report::sarif::scan(&analysis, Path::new("."), &config);
+        let _ = report::text::scan(&analysis);
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    refactor_ai::run(std::env::args_os())
+}

@@ -1,0 +1,239 @@
+//! SARIF 2.1.0, as read by GitHub code scanning and editor SARIF viewers.
+//!
+//! Each finding is a result whose first location is `locations[0]` and whose further
+//! locations are `relatedLocations`; URIs are relative to the scanned root (`uriBaseId`
+//! `SRCROOT`); `partialFingerprints` carries the finding's stable id.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::analysis::Analysis;
+use crate::analysis::smells::{METRIC_RULES, query_rules};
+use crate::config::Config;
+use crate::finding::{Location, Severity};
+use crate::lang::LANGUAGES;
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const INFORMATION_URI: &str = "https://github.com/refactor-ai/refactor-ai";
+const FINGERPRINT: &str = "refactorAiFindingId/v1";
+
+struct RuleEntry {
+    id: String,
+    short: String,
+    help: String,
+    level: Severity,
+}
+
+fn rule_table(config: &Config) -> Vec<RuleEntry> {
+    let mut rules: Vec<RuleEntry> = METRIC_RULES
+        .iter()
+        .map(|rule| RuleEntry {
+            id: rule.id.to_string(),
+            short: rule.summary.to_string(),
+            help: rule.help.to_string(),
+            level: config.severity(rule.id, rule.severity),
+        })
+        .collect();
+    for language in LANGUAGES {
+        if let Ok(query_rules) = query_rules(language) {
+            rules.extend(query_rules.iter().map(|rule| RuleEntry {
+                id: rule.id.clone(),
+                short: strip_placeholders(&rule.message),
+                help: rule.help.clone(),
+                level: config.severity(&rule.id, rule.severity),
+            }));
+        }
+    }
+    rules.retain(|rule| config.rule_enabled(&rule.id));
+    rules
+}
+
+/// `scan --format sarif`.
+pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String {
+    let rules = rule_table(config);
+    let results: Vec<Value> = analysis
+        .findings()
+        .map(|finding| {
+            let rule_index = rules.iter().position(|rule| rule.id == finding.rule);
+            let mut result = json!({
+                "ruleId": finding.rule,
+                "level": finding.severity.as_str(),
+                "message": { "text": finding.message },
+                "locations": [physical_location(finding.primary(), None)],
+                "partialFingerprints": { FINGERPRINT: finding.id },
+            });
+            if let Some(index) = rule_index {
+                result["ruleIndex"] = json!(index);
+            }
+            let related: Vec<Value> = finding
+                .locations
+                .iter()
+                .skip(1)
+                .enumerate()
+                .map(|(index, location)| physical_location(location, Some(index + 1)))
+                .collect();
+            if !related.is_empty() {
+                result["relatedLocations"] = Value::Array(related);
+            }
+            if let Some(metrics) = &finding.metrics {
+                result["properties"] = json!({ "metrics": metrics });
+            }
+            result
+        })
+        .collect();
+    let notifications: Vec<Value> = analysis
+        .diagnostics
+        .iter()
+        .map(|diagnostic| {
+            json!({
+                "level": "warning",
+                "message": { "text": diagnostic.message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": encode_uri(&diagnostic.path), "uriBaseId": "SRCROOT" }
+                    }
+                }],
+            })
+        })
+        .collect();
+    let rules_json: Vec<Value> = rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.id,
+                "name": rule_name(&rule.id),
+                "shortDescription": { "text": ensure_period(&rule.short) },
+                "fullDescription": { "text": ensure_period(&rule.short) },
+                "help": { "text": ensure_period(&rule.help) },
+                "defaultConfiguration": { "level": rule.level.as_str() },
+            })
+        })
+        .collect();
+    let root_uri = root_uri(root);
+    let mut run = json!({
+        "tool": {
+            "driver": {
+                "name": "refactor-ai",
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "informationUri": INFORMATION_URI,
+                "rules": rules_json,
+            }
+        },
+        "invocations": [{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": notifications,
+        }],
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    });
+    if let Some(uri) = root_uri {
+        run["originalUriBaseIds"] = json!({ "SRCROOT": { "uri": uri } });
+    }
+    let document = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [run],
+    });
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn physical_location(location: &Location, id: Option<usize>) -> Value {
+    let mut value = json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": encode_uri(&location.path), "uriBaseId": "SRCROOT" },
+            "region": {
+                "startLine": location.start_line,
+                "startColumn": location.start_column,
+                "endLine": location.end_line,
+                "endColumn": location.end_column,
+            }
+        }
+    });
+    if let Some(id) = id {
+        value["id"] = json!(id);
+    }
+    value
+}
+
+/// `cognitive-complexity` -> `CognitiveComplexity`; `python/bare-except` -> `PythonBareExcept`.
+fn rule_name(id: &str) -> String {
+    id.split(['-', '/'])
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+fn ensure_period(text: &str) -> String {
+    let trimmed = text.trim_end();
+    if trimmed.ends_with(['.', '!', '?']) {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}.")
+    }
+}
+
+/// Rule messages may hold `{capture}` placeholders; the rule table shows them as `...`.
+fn strip_placeholders(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        match c {
+            '{' => {
+                inside = true;
+                out.push_str("...");
+            }
+            '}' if inside => inside = false,
+            _ if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Percent-encodes a relative path for a URI reference (RFC 3986: unreserved and `/` kept).
+fn encode_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `file:///abs/root/` for the scanned root, so viewers can resolve relative URIs.
+fn root_uri(root: &Path) -> Option<String> {
+    let absolute = std::fs::canonicalize(root).ok()?;
+    let directory = if absolute.is_dir() {
+        absolute
+    } else {
+        absolute.parent()?.to_path_buf()
+    };
+    let text = directory.to_str()?.replace('\\', "/");
+    let text = text.trim_end_matches('/');
+    let leading = if text.starts_with('/') { "" } else { "/" };
+    Some(format!("file://{leading}{}/", encode_uri(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_uris() {
+        assert_eq!(rule_name("python/bare-except"), "PythonBareExcept");
+        assert_eq!(encode_uri("a b/ü.py"), "a%20b/%C3%BC.py");
+        assert_eq!(strip_placeholders("`{name}` is bad"), "`...` is bad");
+        assert_eq!(ensure_period("Done"), "Done.");
+    }
+}

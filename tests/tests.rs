@@ -1,0 +1,8 @@
+//! The one integration-test binary: drives the real CLI (in-process through
+//! `refactor_ai::run_with`, or as a subprocess where exit codes and streams matter).
+
+mod util;
+
+mod cli;
+mod metrics_fixtures;
+mod smell_fixtures;

@@ -1,0 +1,53 @@
+//! The harness: run the CLI in-process, build temporary trees, find fixtures.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+pub struct Output {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `refactor-ai ARGS...` in-process with colour off.
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    let mut argv: Vec<OsString> = vec!["refactor-ai".into()];
+    argv.extend(args.iter().map(|arg| arg.as_ref().to_os_string()));
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let code = refactor_ai::run_with(argv, &mut stdout, &mut stderr, Default::default());
+    Output {
+        code,
+        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Runs the CLI and parses its stdout as JSON.
+pub fn run_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
+    let output = run(args);
+    assert!(
+        output.code <= 1,
+        "exit {}: {}\n{}",
+        output.code,
+        output.stderr,
+        output.stdout
+    );
+    serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", output.stdout))
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A temporary directory holding the given files.
+pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
