@@ -5,4 +5,5 @@ mod util;
 
 mod cli;
 mod metrics_fixtures;
+mod regression;
 mod smell_fixtures;

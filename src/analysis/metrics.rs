@@ -10,7 +10,7 @@
 use serde::Serialize;
 use tree_sitter::Node;
 
-use crate::lang::{Callee, Construct, FunctionShape, LogicalOp, StructureKind, Syntax};
+use crate::lang::{Callee, Child, Construct, FunctionShape, LogicalOp, StructureKind, Syntax};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Metrics {
@@ -49,6 +49,9 @@ impl Identity<'_> {
 
 struct Frame<'tree> {
     node: Node<'tree>,
+    parent: Option<Node<'tree>>,
+    /// The parent is a logical operator: this node's operators belong to its sequence.
+    in_logical: bool,
     /// The cognitive-complexity nesting level.
     nesting: u32,
     /// Control-flow depth for `max_nesting` (closures and nested functions do not count).
@@ -77,6 +80,8 @@ pub(crate) fn measure(
     let mut recursion_counted = false;
     let mut stack = vec![Frame {
         node: body,
+        parent: None,
+        in_logical: false,
         nesting: 0,
         depth: 0,
         nested: false,
@@ -84,7 +89,7 @@ pub(crate) fn measure(
     let mut cursor = body.walk();
     while let Some(frame) = stack.pop() {
         let node = frame.node;
-        let construct = syntax.classify(node, source);
+        let construct = syntax.classify(node, frame.parent, source);
         let nesting = frame.nesting;
         match &construct {
             Construct::Structure(kind) => {
@@ -102,10 +107,7 @@ pub(crate) fn measure(
             Construct::Logical(_) => {
                 // Only the root of a tree of logical operators counts; its inner nodes are
                 // read as part of the root's sequence.
-                let parent_is_logical = node.parent().is_some_and(|parent| {
-                    matches!(syntax.classify(parent, source), Construct::Logical(_))
-                });
-                if !parent_is_logical {
+                if !frame.in_logical {
                     let (sequences, operators) = logical_sequence(syntax, node, source);
                     metrics.cognitive_complexity += sequences;
                     metrics.cyclomatic_complexity += operators;
@@ -133,6 +135,8 @@ pub(crate) fn measure(
             if let Some(inner) = syntax.function(node, source) {
                 stack.extend(inner.body.map(|body| Frame {
                     node: body,
+                    parent: Some(node),
+                    in_logical: false,
                     nesting: nesting + 1,
                     depth: frame.depth,
                     nested,
@@ -143,13 +147,26 @@ pub(crate) fn measure(
         if !cursor_reset_to_first_child(&mut cursor, node) {
             continue;
         }
+        let in_logical = matches!(construct, Construct::Logical(_));
+        let mut previous = None;
         loop {
             let child = cursor.node();
-            let deeper = syntax.child_nests(node, &construct, child, cursor.field_name());
+            let deeper = syntax.child_nests(
+                node,
+                &construct,
+                Child {
+                    node: child,
+                    field: cursor.field_name(),
+                    previous,
+                },
+            );
+            previous = Some(child);
             let depth = frame.depth + u32::from(deeper && is_control_flow);
             metrics.max_nesting = metrics.max_nesting.max(depth);
             stack.push(Frame {
                 node: child,
+                parent: Some(node),
+                in_logical,
                 nesting: nesting + u32::from(deeper),
                 depth,
                 nested,
@@ -178,7 +195,7 @@ fn logical_sequence(syntax: &dyn Syntax, root: Node, source: &[u8]) -> (u32, u32
         Node(Node<'tree>, LogicalOp),
         Operator(LogicalOp),
     }
-    let Construct::Logical(op) = syntax.classify(root, source) else {
+    let Construct::Logical(op) = syntax.classify(root, None, source) else {
         return (0, 0);
     };
     let mut sequences = 0;
@@ -202,7 +219,8 @@ fn logical_sequence(syntax: &dyn Syntax, root: Node, source: &[u8]) -> (u32, u32
                     .filter(|child| !child.is_extra())
                     .collect();
                 for (index, operand) in operands.iter().enumerate().rev() {
-                    if let Construct::Logical(inner) = syntax.classify(*operand, source) {
+                    if let Construct::Logical(inner) = syntax.classify(*operand, Some(node), source)
+                    {
                         stack.push(Item::Node(*operand, inner));
                     }
                     if index > 0 {

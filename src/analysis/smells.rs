@@ -242,6 +242,7 @@ pub(crate) fn run_queries<'tree>(
 ) -> Vec<QueryMatch<'tree>> {
     let mut cursor = QueryCursor::new();
     let mut found: Vec<QueryMatch<'tree>> = Vec::new();
+    let mut test_ranges: Option<Vec<std::ops::Range<usize>>> = None;
     let mut matches = cursor.matches(&queries.query, tree.root_node(), source);
     while let Some(found_match) = matches.next() {
         let pattern = found_match.pattern_index;
@@ -256,9 +257,15 @@ pub(crate) fn run_queries<'tree>(
         if node.has_error() {
             continue;
         }
-        if queries.skip_in_tests[pattern] && (is_test_file || in_test_item(language, node, source))
-        {
-            continue;
+        if queries.skip_in_tests[pattern] {
+            let ranges =
+                test_ranges.get_or_insert_with(|| test_item_ranges(language, tree, source));
+            let in_test_item = ranges
+                .iter()
+                .any(|range| range.start <= node.start_byte() && node.end_byte() <= range.end);
+            if is_test_file || in_test_item {
+                continue;
+            }
         }
         let rule = &queries.rules[queries.pattern_rule[pattern]];
         let message = interpolate(&rule.message, |name| {
@@ -280,15 +287,39 @@ pub(crate) fn run_queries<'tree>(
     found
 }
 
-fn in_test_item(language: &Language, node: Node, source: &[u8]) -> bool {
-    let mut current = node.parent();
-    while let Some(ancestor) = current {
-        if language.syntax.is_test_item(ancestor, source) {
-            return true;
+/// The byte ranges of test code in the file (outermost items only), in one iterative pass.
+fn test_item_ranges(
+    language: &Language,
+    tree: &Tree,
+    source: &[u8],
+) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    let mut cursor = tree.walk();
+    let mut children = Vec::new();
+    while let Some(node) = stack.pop() {
+        cursor.reset(node);
+        children.clear();
+        if cursor.goto_first_child() {
+            loop {
+                children.push(cursor.node());
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
         }
-        current = ancestor.parent();
+        for (index, child) in children.iter().enumerate() {
+            if language
+                .syntax
+                .is_test_item(*child, &children[..index], source)
+            {
+                ranges.push(child.byte_range());
+            } else {
+                stack.push(*child);
+            }
+        }
     }
-    false
+    ranges
 }
 
 /// Replaces `{name}` in `template` with the (shortened, one-line) text of capture `name`.

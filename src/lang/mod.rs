@@ -78,6 +78,14 @@ pub(crate) struct FunctionShape<'tree> {
     pub(crate) parameters: u32,
 }
 
+/// A child node as seen while iterating its parent's children.
+#[derive(Clone, Copy)]
+pub(crate) struct Child<'tree, 'field> {
+    pub(crate) node: Node<'tree>,
+    pub(crate) field: Option<&'field str>,
+    pub(crate) previous: Option<Node<'tree>>,
+}
+
 /// A class, `impl`, trait or module: a scope for qualified names.
 pub(crate) struct Container {
     pub(crate) name: String,
@@ -153,25 +161,21 @@ pub(crate) trait Syntax {
     /// The separator used in qualified names (`.` for Python, `::` for Rust).
     fn separator(&self) -> &'static str;
 
-    /// How `node` scores for cognitive complexity.
-    fn classify(&self, node: Node, source: &[u8]) -> Construct;
+    /// How `node` (a child of `parent`) scores for cognitive complexity. The parent is
+    /// passed in because `Node::parent` costs a walk from the root.
+    fn classify(&self, node: Node, parent: Option<Node>, source: &[u8]) -> Construct;
 
-    /// Whether `child` of `parent` (in field `field`) sits one nesting level deeper than
-    /// `parent`, given how `parent` was classified.
-    fn child_nests(
-        &self,
-        parent: Node,
-        construct: &Construct,
-        child: Node,
-        field: Option<&str>,
-    ) -> bool;
+    /// Whether `child` of `parent` (in field `field`, right after sibling `previous`) sits
+    /// one nesting level deeper than `parent`, given how `parent` was classified.
+    fn child_nests(&self, parent: Node, construct: &Construct, child: Child) -> bool;
 
     /// Whether the file at `path` (relative to the scanned root) is test code as a whole.
     fn is_test_path(&self, path: &Path) -> bool;
 
-    /// Whether `node` marks the start of test code inside a file (a `#[cfg(test)]` module,
-    /// a `#[test]` function, a `test_*` function).
-    fn is_test_item(&self, node: Node, source: &[u8]) -> bool;
+    /// Whether `node` is test code inside a file (a `#[cfg(test)]` module, a `#[test]`
+    /// function, a `test_*` function); `preceding` are its earlier siblings, nearest last
+    /// (where attributes live).
+    fn is_test_item(&self, node: Node, preceding: &[Node], source: &[u8]) -> bool;
 }
 
 pub(crate) fn node_text<'s>(node: Node, source: &'s [u8]) -> &'s str {

@@ -13,7 +13,7 @@ use std::path::Path;
 use tree_sitter::Node;
 
 use super::{
-    Callee, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+    Callee, Child, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
 };
 
 pub(crate) struct Python;
@@ -49,7 +49,7 @@ impl Syntax for Python {
         "."
     }
 
-    fn classify(&self, node: Node, source: &[u8]) -> Construct {
+    fn classify(&self, node: Node, _parent: Option<Node>, source: &[u8]) -> Construct {
         match node.kind() {
             "if_statement" => Construct::Structure(StructureKind::If),
             "elif_clause" => Construct::Hybrid { is_else_if: true },
@@ -77,13 +77,8 @@ impl Syntax for Python {
         }
     }
 
-    fn child_nests(
-        &self,
-        parent: Node,
-        construct: &Construct,
-        child: Node,
-        field: Option<&str>,
-    ) -> bool {
+    fn child_nests(&self, parent: Node, construct: &Construct, child: Child) -> bool {
+        let field = child.field;
         match construct {
             Construct::Structure(StructureKind::If) | Construct::Hybrid { is_else_if: true } => {
                 field == Some("consequence")
@@ -92,10 +87,10 @@ impl Syntax for Python {
                 field == Some("body")
             }
             Construct::Structure(StructureKind::Match { .. }) => field == Some("body"),
-            Construct::Structure(StructureKind::Catch) => child.kind() == "block",
+            Construct::Structure(StructureKind::Catch) => child.node.kind() == "block",
             // `body if condition else alternative`: only the condition stays at this level.
             Construct::Structure(StructureKind::Ternary) => {
-                child.is_named() && child.prev_sibling().is_none_or(|prev| prev.kind() != "if")
+                child.node.is_named() && child.previous.is_none_or(|prev| prev.kind() != "if")
             }
             Construct::NestingOnly => {
                 field == Some("body") && matches!(parent.kind(), "function_definition" | "lambda")
@@ -120,7 +115,7 @@ impl Syntax for Python {
             || file_name.ends_with("_test.py")
     }
 
-    fn is_test_item(&self, node: Node, source: &[u8]) -> bool {
+    fn is_test_item(&self, node: Node, _preceding: &[Node], source: &[u8]) -> bool {
         let name = |node: Node| {
             node.child_by_field_name("name")
                 .map(|name| node_text(name, source))

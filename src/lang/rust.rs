@@ -13,7 +13,7 @@ use std::path::Path;
 use tree_sitter::Node;
 
 use super::{
-    Callee, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+    Callee, Child, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
 };
 
 pub(crate) struct Rust;
@@ -52,13 +52,10 @@ impl Syntax for Rust {
         "::"
     }
 
-    fn classify(&self, node: Node, source: &[u8]) -> Construct {
+    fn classify(&self, node: Node, parent: Option<Node>, source: &[u8]) -> Construct {
         match node.kind() {
             "if_expression" => {
-                if node
-                    .parent()
-                    .is_some_and(|parent| parent.kind() == "else_clause")
-                {
+                if parent.is_some_and(|parent| parent.kind() == "else_clause") {
                     Construct::Hybrid { is_else_if: true }
                 } else {
                     Construct::Structure(StructureKind::If)
@@ -114,25 +111,20 @@ impl Syntax for Rust {
         }
     }
 
-    fn child_nests(
-        &self,
-        parent: Node,
-        construct: &Construct,
-        child: Node,
-        field: Option<&str>,
-    ) -> bool {
+    fn child_nests(&self, parent: Node, construct: &Construct, child: Child) -> bool {
+        let field = child.field;
         match construct {
             Construct::Structure(StructureKind::If) | Construct::Hybrid { is_else_if: true } => {
                 field == Some("consequence")
             }
-            Construct::Hybrid { is_else_if: false } => child.kind() == "block",
+            Construct::Hybrid { is_else_if: false } => child.node.kind() == "block",
             Construct::Structure(StructureKind::Loop | StructureKind::Match { .. }) => {
                 field == Some("body")
             }
             Construct::Structure(StructureKind::LetElse) => field == Some("alternative"),
             Construct::NestingOnly => match parent.kind() {
                 "function_item" | "closure_expression" => field == Some("body"),
-                _ => child.kind() == "block",
+                _ => child.node.kind() == "block",
             },
             _ => false,
         }
@@ -154,23 +146,21 @@ impl Syntax for Rust {
             || file_name.ends_with("_test.rs")
     }
 
-    fn is_test_item(&self, node: Node, source: &[u8]) -> bool {
+    fn is_test_item(&self, node: Node, preceding: &[Node], source: &[u8]) -> bool {
         if !matches!(node.kind(), "mod_item" | "function_item") {
             return false;
         }
         // Attributes are the item's preceding siblings, possibly mixed with comments.
-        let mut previous = node.prev_named_sibling();
-        while let Some(sibling) = previous {
+        for sibling in preceding.iter().rev() {
             match sibling.kind() {
                 "attribute_item" => {
-                    if is_test_attribute(node_text(sibling, source)) {
+                    if is_test_attribute(node_text(*sibling, source)) {
                         return true;
                     }
                 }
                 "line_comment" | "block_comment" => {}
                 _ => break,
             }
-            previous = sibling.prev_named_sibling();
         }
         false
     }
