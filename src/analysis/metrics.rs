@@ -133,14 +133,22 @@ pub(crate) fn measure(
         // default values are free, as they are for the function itself.
         if construct == Construct::NestingOnly {
             if let Some(inner) = syntax.function(node, source) {
-                stack.extend(inner.body.map(|body| Frame {
-                    node: body,
-                    parent: Some(node),
-                    in_logical: false,
-                    nesting: nesting + 1,
-                    depth: frame.depth,
-                    nested,
-                }));
+                if let Some(body) = inner.body {
+                    let body_child = Child {
+                        node: body,
+                        field: Some("body"),
+                        previous: None,
+                    };
+                    let deeper = syntax.child_nests(node, &construct, body_child);
+                    stack.push(Frame {
+                        node: body,
+                        parent: Some(node),
+                        in_logical: false,
+                        nesting: nesting + u32::from(deeper),
+                        depth: frame.depth,
+                        nested,
+                    });
+                }
                 continue;
             }
         }

@@ -92,9 +92,11 @@ impl Syntax for Python {
             Construct::Structure(StructureKind::Ternary) => {
                 child.node.is_named() && child.previous.is_none_or(|prev| prev.kind() != "if")
             }
-            Construct::NestingOnly => {
-                field == Some("body") && matches!(parent.kind(), "function_definition" | "lambda")
-            }
+            Construct::NestingOnly => match parent.kind() {
+                "lambda" => field == Some("body"),
+                "function_definition" => field == Some("body") && !is_decorator_wrapper(parent),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -127,6 +129,44 @@ impl Syntax for Python {
             _ => false,
         }
     }
+}
+
+/// The exception for Python decorators (SonarSource's Python analyzer): a nested function
+/// does not add nesting when every other statement of the enclosing function is a
+/// `return NAME`, the shape of a decorator (`def deco(f): def wrapper(...): ...; return
+/// wrapper`).
+fn is_decorator_wrapper(function: Node) -> bool {
+    // `Node::parent` walks from the root, but this runs only for nested functions.
+    let mut definition = function;
+    if let Some(parent) = function
+        .parent()
+        .filter(|parent| parent.kind() == "decorated_definition")
+    {
+        definition = parent;
+    }
+    let Some(block) = definition
+        .parent()
+        .filter(|parent| parent.kind() == "block")
+    else {
+        return false;
+    };
+    if block
+        .parent()
+        .is_none_or(|outer| outer.kind() != "function_definition")
+    {
+        return false;
+    }
+    let mut cursor = block.walk();
+    block
+        .named_children(&mut cursor)
+        .filter(|statement| statement.kind() != "comment" && *statement != definition)
+        .all(|statement| {
+            statement.kind() == "return_statement"
+                && statement.named_child_count() == 1
+                && statement
+                    .named_child(0)
+                    .is_some_and(|value| value.kind() == "identifier")
+        })
 }
 
 /// Parameters as written, `self`/`cls` included (pylint's `too-many-arguments` counts them
