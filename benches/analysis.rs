@@ -36,7 +36,9 @@ fn analysis(c: &mut Criterion) {
     }
     for (name, path) in &targets {
         for command in ["scan", "metrics"] {
-            group.bench_function(format!("{command}/{name}"), |b| b.iter(|| run(command, path)));
+            group.bench_function(format!("{command}/{name}"), |b| {
+                b.iter(|| run(command, path))
+            });
         }
     }
     group.finish();

@@ -132,7 +132,14 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|error| invalid(error.to_string()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|error| {
+            // serde names Rust types; say what a user may write instead.
+            let message = error
+                .to_string()
+                .replace("expected u32", "expected a non-negative integer")
+                .replace("expected u64", "expected a non-negative integer");
+            invalid(message)
+        })?;
         let known = known_rule_ids();
         let unknown_rule = |key: &str, id: &str| {
             invalid(format!(

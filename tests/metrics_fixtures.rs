@@ -51,7 +51,11 @@ fn check_language(language: &str, minimum: usize) {
         "--format".as_ref(),
         "json".as_ref(),
     ]);
-    //TMP assert_eq!(report["diagnostics"], serde_json::json!([]), "fixtures must parse cleanly");
+    assert_eq!(
+        report["diagnostics"],
+        serde_json::json!([]),
+        "fixtures must parse cleanly"
+    );
     let mut checked = 0;
     let mut failures = Vec::new();
     for file in report["files"].as_array().unwrap() {

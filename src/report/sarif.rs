@@ -15,7 +15,6 @@ use crate::finding::{Location, Severity};
 use crate::lang::LANGUAGES;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const INFORMATION_URI: &str = "https://github.com/refactor-ai/refactor-ai";
 const FINGERPRINT: &str = "refactorAiFindingId/v1";
 
 struct RuleEntry {
@@ -116,7 +115,6 @@ pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String 
             "driver": {
                 "name": "refactor-ai",
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": INFORMATION_URI,
                 "rules": rules_json,
             }
         },
