@@ -13,13 +13,17 @@ use crate::lang::{LANGUAGES, Language};
 pub(crate) const FILE_NAME: &str = "refactor-ai.toml";
 
 /// Paths skipped unless the config sets `walk.default_excludes = false`
-/// (gitignore syntax, relative to the scanned root).
+/// (gitignore syntax, relative to the scanned root). Migrations are matched by the files
+/// frameworks generate (Django's numbered modules, Alembic's `versions/`), not by any
+/// directory called `migrations`: Django's own migration engine lives in one.
 pub(crate) const DEFAULT_EXCLUDES: &[&str] = &[
     "target/",
     "vendor/",
     "node_modules/",
-    "**/migrations/**",
     "__pycache__/",
+    "**/migrations/[0-9][0-9][0-9][0-9]_*.py",
+    "**/migrations/versions/",
+    "**/alembic/versions/",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -169,6 +169,8 @@ fn walk_honours_gitignore_hidden_and_default_excludes() {
         (".hidden/b.py", function),
         ("target/c.rs", "fn c() {}\n"),
         ("pkg/migrations/0001_initial.py", function),
+        ("pkg/migrations/versions/ab12_add.py", function),
+        ("engine/migrations/autodetector.py", function),
         ("pkg/__pycache__/d.py", function),
         ("node_modules/e.py", function),
         ("vendor/f.rs", "fn f() {}\n"),
@@ -181,7 +183,7 @@ fn walk_honours_gitignore_hidden_and_default_excludes() {
         .iter()
         .map(|file| file["path"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(paths, ["kept.py"]);
+    assert_eq!(paths, ["engine/migrations/autodetector.py", "kept.py"]);
 }
 
 #[test]

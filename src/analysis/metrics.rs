@@ -40,9 +40,9 @@ pub(crate) struct Identity<'a> {
 impl Identity<'_> {
     fn is_called_by(&self, callee: &Callee) -> bool {
         match callee {
-            Callee::Bare(name) => self.owner.is_none() && name == self.name,
-            Callee::OnSelf(name) => self.owner.is_some() && name == self.name,
-            Callee::OnType { ty, name } => self.owner == Some(ty.as_str()) && name == self.name,
+            Callee::Bare(name) => self.owner.is_none() && *name == self.name,
+            Callee::OnSelf(name) => self.owner.is_some() && *name == self.name,
+            Callee::OnType { ty, name } => self.owner == Some(*ty) && *name == self.name,
         }
     }
 }
@@ -113,8 +113,10 @@ pub(crate) fn measure(
                     metrics.cyclomatic_complexity += operators;
                 }
             }
+            // A direct self-call: calls made from a nested function, lambda or closure are
+            // that scope's, not this function's.
             Construct::Call(callee) => {
-                if !recursion_counted && identity.is_called_by(callee) {
+                if !recursion_counted && !frame.nested && identity.is_called_by(callee) {
                     recursion_counted = true;
                     metrics.cognitive_complexity += 1;
                 }

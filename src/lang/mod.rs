@@ -102,18 +102,18 @@ pub(crate) enum LogicalOp {
 
 /// What a call expression calls, as far as recursion detection needs to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Callee {
+pub(crate) enum Callee<'s> {
     /// `name(...)`.
-    Bare(String),
+    Bare(&'s str),
     /// `self.name(...)`, `cls.name(...)`, `Self::name(...)`.
-    OnSelf(String),
+    OnSelf(&'s str),
     /// `Type::name(...)`.
-    OnType { ty: String, name: String },
+    OnType { ty: &'s str, name: &'s str },
 }
 
 /// The structures that cost cognitive complexity, with how each one scores.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Construct {
+pub(crate) enum Construct<'s> {
     /// No increment, children at the same nesting.
     Plain,
     /// `if`, loops, `match`, `except`, ternary, `let ... else`: +1 plus the nesting level.
@@ -127,7 +127,7 @@ pub(crate) enum Construct {
     /// A nested function, lambda, closure or async block: raises nesting, no increment.
     NestingOnly,
     /// A call, checked for recursion.
-    Call(Callee),
+    Call(Callee<'s>),
     /// A `return`.
     Return,
     /// A comprehension `for`/`if` clause: free for cognitive, a decision for cyclomatic.
@@ -163,7 +163,7 @@ pub(crate) trait Syntax {
 
     /// How `node` (a child of `parent`) scores for cognitive complexity. The parent is
     /// passed in because `Node::parent` costs a walk from the root.
-    fn classify(&self, node: Node, parent: Option<Node>, source: &[u8]) -> Construct;
+    fn classify<'s>(&self, node: Node, parent: Option<Node>, source: &'s [u8]) -> Construct<'s>;
 
     /// Whether `child` of `parent` (in field `field`, right after sibling `previous`) sits
     /// one nesting level deeper than `parent`, given how `parent` was classified.

@@ -49,7 +49,7 @@ impl Syntax for Python {
         "."
     }
 
-    fn classify(&self, node: Node, _parent: Option<Node>, source: &[u8]) -> Construct {
+    fn classify<'s>(&self, node: Node, _parent: Option<Node>, source: &'s [u8]) -> Construct<'s> {
         match node.kind() {
             "if_statement" => Construct::Structure(StructureKind::If),
             "elif_clause" => Construct::Hybrid { is_else_if: true },
@@ -202,16 +202,16 @@ fn count_cases(match_statement: Node) -> u32 {
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
-fn callee(call: Node, source: &[u8]) -> Option<Callee> {
+fn callee<'s>(call: Node, source: &'s [u8]) -> Option<Callee<'s>> {
     let function = call.child_by_field_name("function")?;
     match function.kind() {
-        "identifier" => Some(Callee::Bare(node_text(function, source).to_string())),
+        "identifier" => Some(Callee::Bare(node_text(function, source))),
         "attribute" => {
             let object = function.child_by_field_name("object")?;
             let attribute = function.child_by_field_name("attribute")?;
             let receiver = node_text(object, source);
             (object.kind() == "identifier" && matches!(receiver, "self" | "cls"))
-                .then(|| Callee::OnSelf(node_text(attribute, source).to_string()))
+                .then(|| Callee::OnSelf(node_text(attribute, source)))
         }
         _ => None,
     }

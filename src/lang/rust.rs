@@ -52,7 +52,7 @@ impl Syntax for Rust {
         "::"
     }
 
-    fn classify(&self, node: Node, parent: Option<Node>, source: &[u8]) -> Construct {
+    fn classify<'s>(&self, node: Node, parent: Option<Node>, source: &'s [u8]) -> Construct<'s> {
         match node.kind() {
             "if_expression" => {
                 if parent.is_some_and(|parent| parent.kind() == "else_clause") {
@@ -226,24 +226,24 @@ fn type_name<'s>(node: Node, source: &'s [u8]) -> &'s str {
     }
 }
 
-fn callee(call: Node, source: &[u8]) -> Option<Callee> {
+fn callee<'s>(call: Node, source: &'s [u8]) -> Option<Callee<'s>> {
     let function = call.child_by_field_name("function")?;
     match function.kind() {
-        "identifier" => Some(Callee::Bare(node_text(function, source).to_string())),
+        "identifier" => Some(Callee::Bare(node_text(function, source))),
         "field_expression" => {
             let value = function.child_by_field_name("value")?;
             let field = function.child_by_field_name("field")?;
-            (value.kind() == "self").then(|| Callee::OnSelf(node_text(field, source).to_string()))
+            (value.kind() == "self").then(|| Callee::OnSelf(node_text(field, source)))
         }
         "scoped_identifier" => {
             let path = function.child_by_field_name("path")?;
-            let name = node_text(function.child_by_field_name("name")?, source).to_string();
+            let name = node_text(function.child_by_field_name("name")?, source);
             let path_text = node_text(path, source);
             if path_text == "Self" {
                 Some(Callee::OnSelf(name))
             } else {
                 Some(Callee::OnType {
-                    ty: type_name(path, source).to_string(),
+                    ty: type_name(path, source),
                     name,
                 })
             }
