@@ -67,9 +67,19 @@ echo "- host: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' 
 echo "- binary: $BIN ($("$BIN" --version 2>/dev/null | head -n1 || true))"
 [[ "$SKIP_JSCPD" != 1 ]] && echo "- anchor: $("$JSCPD" --version 2>/dev/null | head -n1) ($JSCPD)"
 echo "- timing: $([[ $have_hyperfine == 1 ]] && echo "hyperfine $(hyperfine --version | awk '{print $2}')" || echo "shell loop timed with date +%s%N"), $WARMUP warm-up + $RUNS runs; peak RSS from one extra run under /usr/bin/time -f %M"
-load1=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load1" -v n="$(nproc)" 'BEGIN{exit !(l > n/2)}'; then
-    echo "- WARNING: 1-minute load average $load1 on $(nproc) CPUs: other work is running, timings will be noisy"
+# How busy is the machine right now? CPU idle share over 2 s from /proc/stat
+# (the load average lags by a minute and counts this script's own earlier runs).
+cpu_idle_pct() {
+    local a b
+    a=($(head -n1 /proc/stat)); sleep 2; b=($(head -n1 /proc/stat))
+    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
+    echo $(( total > 0 ? 100 * idle / total : 100 ))
+}
+idle_pct=$(cpu_idle_pct)
+echo "- CPU idle before measuring: ${idle_pct}% (2 s sample)"
+if (( idle_pct < 80 )); then
+    echo "- WARNING: only ${idle_pct}% of the CPUs were idle before the run: other work is running, timings will be noisy"
 fi
 for c in $CORPORA; do
     read -r _lang ext <<<"$(lang_of "$c")"

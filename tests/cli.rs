@@ -288,3 +288,16 @@ fn finding_ids_survive_edits_that_move_lines() {
     };
     assert_eq!(id(&before), id(&after));
 }
+
+#[test]
+fn functions_inside_item_macros_are_measured_with_their_impl_type() {
+    let file = fixtures().join("metrics/rust/item_macros.rs");
+    let report = run_json(&["metrics", file.to_str().unwrap(), "--format", "json"]);
+    let names: Vec<_> = report["files"][0]["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|function| function["qualified_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["spawn", "Pool::size", "drain"]);
+}

@@ -16,7 +16,7 @@ use tree_sitter::{Node, ParseOptions, Parser, Tree};
 
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
-use crate::lang::Language;
+use crate::lang::{FunctionShape, Language};
 use metrics::{Identity, Metrics};
 
 /// A file-level problem that did not stop the run: a syntax error, a skipped file.
@@ -117,6 +117,25 @@ pub(crate) struct Parsers {
 
 impl Parsers {
     fn parse(&mut self, language: &Language, text: &str) -> Result<Tree, String> {
+        self.parse_ranges(language, text, &[])
+    }
+
+    /// Parses only `range` of `text` (positions stay those of the whole file).
+    fn parse_range(
+        &mut self,
+        language: &Language,
+        text: &str,
+        range: tree_sitter::Range,
+    ) -> Result<Tree, String> {
+        self.parse_ranges(language, text, &[range])
+    }
+
+    fn parse_ranges(
+        &mut self,
+        language: &Language,
+        text: &str,
+        ranges: &[tree_sitter::Range],
+    ) -> Result<Tree, String> {
         let parser = match self.parsers.entry(language.index()) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
@@ -129,6 +148,10 @@ impl Parsers {
                 entry.insert(parser)
             }
         };
+        // An empty list means the whole text.
+        parser
+            .set_included_ranges(ranges)
+            .map_err(|_| "skipped: invalid range to parse".to_string())?;
         let started = Instant::now();
         let bytes = text.as_bytes();
         let mut give_up = |_: &tree_sitter::ParseState| {
@@ -145,6 +168,7 @@ impl Parsers {
         );
         // A cancelled parse leaves state behind; the next parse must start fresh.
         parser.reset();
+        let _ = parser.set_included_ranges(&[]);
         tree.ok_or_else(|| {
             format!(
                 "skipped: parsing took longer than {} s",
@@ -174,7 +198,23 @@ pub(crate) fn analyze_source(
     if root.has_error() {
         diagnostics.push(syntax_error_diagnostic(relative, root));
     }
-    let functions = functions(language, relative, root, source);
+    // Functions in the main tree, then in item-level macro bodies (`cfg_rt! { ... }`),
+    // each parsed on its own; those trees are kept for the smell queries.
+    let mut discovery = Discovery::default();
+    discovery.visit(language, relative, root, None, source);
+    let mut trees = vec![tree];
+    let mut next = 0;
+    while next < discovery.macro_bodies.len().min(MAX_MACRO_BODIES) {
+        let body = &discovery.macro_bodies[next];
+        next += 1;
+        let scope = body.scope;
+        if let Ok(subtree) = parsers.parse_range(language, text, body.range) {
+            discovery.visit(language, relative, subtree.root_node(), scope, source);
+            trees.push(subtree);
+        }
+    }
+    let mut functions = discovery.functions;
+    functions.sort_by_key(|report| (report.location.start_byte, report.location.end_byte));
     let mut findings = Vec::new();
     let thresholds = config.thresholds(language);
     let mut names: HashMap<&str, u32> = HashMap::new();
@@ -193,7 +233,10 @@ pub(crate) fn analyze_source(
     match smells::queries(language) {
         Ok(queries) => {
             let mut occurrences: HashMap<(String, Option<String>, String), u32> = HashMap::new();
-            for found in smells::run_queries(language, queries, &tree, source, is_test_file) {
+            let found_in_trees = trees.iter().flat_map(|tree| {
+                smells::run_queries(language, queries, tree, source, is_test_file)
+            });
+            for found in found_in_trees {
                 if !config.rule_enabled(&found.rule.id) {
                     continue;
                 }
@@ -316,61 +359,105 @@ struct Scope {
     owner: Option<String>,
 }
 
-/// Finds every function definition in the tree, with its qualified name and metrics.
-fn functions(language: &Language, path: &str, root: Node, source: &[u8]) -> Vec<FunctionReport> {
-    let syntax = language.syntax;
-    let separator = syntax.separator();
-    let mut scopes: Vec<Scope> = Vec::new();
-    let mut reports = Vec::new();
-    let mut stack: Vec<(Node, Option<usize>)> = vec![(root, None)];
-    let mut cursor = root.walk();
-    while let Some((node, scope)) = stack.pop() {
-        let mut child_scope = scope;
-        if let Some(shape) = syntax.function(node, source) {
-            let owner = scope.and_then(|index| scopes[index].owner.clone());
-            if !node.has_error() && shape.body.is_some() {
-                let identity = Identity {
-                    name: &shape.name,
-                    owner: owner.as_deref(),
-                };
-                let metrics = metrics::measure(syntax, &shape, &identity, source);
-                let qualified_name = qualify(&scopes, scope, &shape.name, separator);
-                let location = location(path, node);
-                reports.push(FunctionReport {
-                    name: shape.name.clone(),
-                    qualified_name,
-                    start_line: location.start_line,
-                    end_line: location.end_line,
-                    metrics,
-                    location,
+/// The body of an item-level macro, waiting to be parsed as items of its own.
+struct MacroBody {
+    range: tree_sitter::Range,
+    scope: Option<usize>,
+}
+
+/// At most this many macro bodies are parsed per file (nested ones included).
+const MAX_MACRO_BODIES: usize = 10_000;
+
+/// Finds every function definition, with its qualified name and metrics, across the
+/// file's main tree and the trees of its item-level macro bodies.
+#[derive(Default)]
+struct Discovery {
+    scopes: Vec<Scope>,
+    functions: Vec<FunctionReport>,
+    macro_bodies: Vec<MacroBody>,
+}
+
+impl Discovery {
+    fn visit(
+        &mut self,
+        language: &Language,
+        path: &str,
+        root: Node,
+        scope: Option<usize>,
+        source: &[u8],
+    ) {
+        let syntax = language.syntax;
+        let mut stack: Vec<(Node, Option<usize>)> = vec![(root, scope)];
+        let mut cursor = root.walk();
+        while let Some((node, scope)) = stack.pop() {
+            let mut child_scope = scope;
+            if let Some(shape) = syntax.function(node, source) {
+                if !node.has_error() && shape.body.is_some() {
+                    self.measure(language, path, &shape, scope, source);
+                }
+                self.scopes.push(Scope {
+                    parent: scope,
+                    name: shape.name,
+                    owner: None,
                 });
+                child_scope = Some(self.scopes.len() - 1);
+            } else if let Some(container) = syntax.container(node, source) {
+                self.scopes.push(Scope {
+                    parent: scope,
+                    owner: container.is_type.then(|| container.name.clone()),
+                    name: container.name,
+                });
+                child_scope = Some(self.scopes.len() - 1);
             }
-            scopes.push(Scope {
-                parent: scope,
-                name: shape.name,
-                owner: None,
-            });
-            child_scope = Some(scopes.len() - 1);
-        } else if let Some(container) = syntax.container(node, source) {
-            scopes.push(Scope {
-                parent: scope,
-                owner: container.is_type.then(|| container.name.clone()),
-                name: container.name,
-            });
-            child_scope = Some(scopes.len() - 1);
-        }
-        cursor.reset(node);
-        if cursor.goto_first_child() {
-            loop {
-                stack.push((cursor.node(), child_scope));
-                if !cursor.goto_next_sibling() {
-                    break;
+            cursor.reset(node);
+            if cursor.goto_first_child() {
+                loop {
+                    let child = cursor.node();
+                    match syntax.item_macro_body(child, node, source) {
+                        Some(range) => self.macro_bodies.push(MacroBody {
+                            range,
+                            scope: child_scope,
+                        }),
+                        None => stack.push((child, child_scope)),
+                    }
+                    if !cursor.goto_next_sibling() {
+                        break;
+                    }
                 }
             }
         }
     }
-    reports.sort_by_key(|report| (report.location.start_byte, report.location.end_byte));
-    reports
+
+    fn measure(
+        &mut self,
+        language: &Language,
+        path: &str,
+        shape: &FunctionShape,
+        scope: Option<usize>,
+        source: &[u8],
+    ) {
+        let owner = scope.and_then(|index| self.scopes[index].owner.as_deref());
+        let identity = Identity {
+            name: &shape.name,
+            owner,
+        };
+        let metrics = metrics::measure(language.syntax, shape, &identity, source);
+        let qualified_name = qualify(
+            &self.scopes,
+            scope,
+            &shape.name,
+            language.syntax.separator(),
+        );
+        let location = location(path, shape.node);
+        self.functions.push(FunctionReport {
+            name: shape.name.clone(),
+            qualified_name,
+            start_line: location.start_line,
+            end_line: location.end_line,
+            metrics,
+            location,
+        });
+    }
 }
 
 fn qualify(scopes: &[Scope], scope: Option<usize>, name: &str, separator: &str) -> String {

@@ -169,6 +169,18 @@ pub(crate) trait Syntax {
     /// one nesting level deeper than `parent`, given how `parent` was classified.
     fn child_nests(&self, parent: Node, construct: &Construct, child: Child) -> bool;
 
+    /// If `node` (a child of `parent`) is a macro invocation in item position whose body
+    /// holds items (`cfg_rt! { pub fn spawn() {} }`), the range inside its delimiters, to
+    /// be parsed as items of its own. Languages without such macros keep the default.
+    fn item_macro_body(
+        &self,
+        _node: Node,
+        _parent: Node,
+        _source: &[u8],
+    ) -> Option<tree_sitter::Range> {
+        None
+    }
+
     /// Whether the file at `path` (relative to the scanned root) is test code as a whole.
     fn is_test_path(&self, path: &Path) -> bool;
 

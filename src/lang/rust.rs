@@ -130,6 +130,42 @@ impl Syntax for Rust {
         }
     }
 
+    fn item_macro_body(
+        &self,
+        node: Node,
+        parent: Node,
+        source: &[u8],
+    ) -> Option<tree_sitter::Range> {
+        if node.kind() != "macro_invocation"
+            || !matches!(parent.kind(), "source_file" | "declaration_list")
+        {
+            return None;
+        }
+        let mut cursor = node.walk();
+        let body = node
+            .named_children(&mut cursor)
+            .find(|child| child.kind() == "token_tree")?;
+        let (start, end) = (body.start_byte(), body.end_byte());
+        // Only `{ ... }` and `( ... )` bodies hold items; `[...]` is an expression list.
+        let delimited = matches!(
+            (
+                source.get(start),
+                end.checked_sub(1).and_then(|last| source.get(last))
+            ),
+            (Some(b'{'), Some(b'}')) | (Some(b'('), Some(b')'))
+        );
+        if !delimited || end - start < 2 {
+            return None;
+        }
+        let (first, last) = (body.start_position(), body.end_position());
+        Some(tree_sitter::Range {
+            start_byte: start + 1,
+            end_byte: end - 1,
+            start_point: tree_sitter::Point::new(first.row, first.column + 1),
+            end_point: tree_sitter::Point::new(last.row, last.column.saturating_sub(1)),
+        })
+    }
+
     fn is_test_path(&self, path: &Path) -> bool {
         let file_name = path
             .file_name()
