@@ -5,7 +5,7 @@
 # Builds nothing. Expects:
 #   - the binary at target/release/refactor-ai (or $REFACTOR_AI)
 #   - corpora and jscpd from benches/fetch-corpora.sh under benches/data/
-#   - hyperfine (optional; apt-get install -y hyperfine), else a loop with /usr/bin/time
+#   - hyperfine (optional; apt-get install -y hyperfine), else a plain shell loop
 #   - GNU time at /usr/bin/time (apt-get install -y time) for peak RSS
 #
 # Environment:
@@ -66,12 +66,12 @@ echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "- host: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- binary: $BIN ($("$BIN" --version 2>/dev/null | head -n1 || true))"
 [[ "$SKIP_JSCPD" != 1 ]] && echo "- anchor: $("$JSCPD" --version 2>/dev/null | head -n1) ($JSCPD)"
-echo "- timing: $([[ $have_hyperfine == 1 ]] && echo "hyperfine $(hyperfine --version | awk '{print $2}')" || echo "shell loop timed with date +%s%N"), $WARMUP warm-up + $RUNS runs; peak RSS from one extra run under /usr/bin/time -f %M"
+echo "- timing: $([[ $have_hyperfine == 1 ]] && echo "hyperfine $(hyperfine --version | awk '{print $2}')" || echo "shell loop timed with date +%s%N"), $WARMUP warm-up + $RUNS runs; peak RSS from the check run under /usr/bin/time -f %M"
 # How busy is the machine right now? CPU idle share over 2 s from /proc/stat
 # (the load average lags by a minute and counts this script's own earlier runs).
 cpu_idle_pct() {
     local a b
-    a=($(head -n1 /proc/stat)); sleep 2; b=($(head -n1 /proc/stat))
+    read -r -a a < /proc/stat; sleep 2; read -r -a b < /proc/stat
     local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
     for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
     echo $(( total > 0 ? 100 * idle / total : 100 ))

@@ -7,13 +7,20 @@ use std::collections::BTreeSet;
 
 use crate::util::{fixtures, run_json};
 
+/// Markers are line comments (`# smell: a, b`, `// smell: a`) or, where a comment inside
+/// the flagged code would change what it is, a block comment before it
+/// (`/* smell: push-loop */ for x in xs {`).
 fn markers(text: &str, comment: &str) -> BTreeSet<(usize, String)> {
-    let tag = format!("{comment} smell:");
+    let tags = [format!("{comment} smell:"), "/* smell:".to_string()];
     let mut found = BTreeSet::new();
     for (index, line) in text.lines().enumerate() {
-        if let Some(position) = line.find(&tag) {
-            for id in line[position + tag.len()..].split(',') {
-                found.insert((index + 1, id.trim().to_string()));
+        for tag in &tags {
+            if let Some(position) = line.find(tag.as_str()) {
+                let rest = &line[position + tag.len()..];
+                let rest = rest.split("*/").next().unwrap_or(rest);
+                for id in rest.split(',') {
+                    found.insert((index + 1, id.trim().to_string()));
+                }
             }
         }
     }

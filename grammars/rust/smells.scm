@@ -200,14 +200,8 @@
 ; The target must be a local `v` that the loop pattern does not bind, or a field `self.v`
 ; (not `self` itself: that is how an Extend impl is written).
 ((for_expression
-   body: [(block . [(expression_statement (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(line_comment) (block_comment)]
-                 . [(expression_statement (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(expression_statement (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))]
-                 . [(line_comment) (block_comment)] .)]) @smell
+   body: (block . [(expression_statement (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
+                    (call_expression function: (field_expression value: (field_expression value: (self) field: (field_identifier)) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)) @smell
  (#not-eq? @vec "self")
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
@@ -218,14 +212,8 @@
  (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
 ((for_expression
    pattern: "_"
-   body: [(block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(line_comment) (block_comment)]
-                 . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))]
-                 . [(line_comment) (block_comment)] .)]) @smell
+   body: (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
+                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)) @smell
  (#not-eq? @vec "self")
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
@@ -236,14 +224,8 @@
  (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
 ((for_expression
    pattern: [(identifier) @item (reference_pattern (identifier) @item) (mut_pattern (identifier) @item)]
-   body: [(block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(line_comment) (block_comment)]
-                 . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))]
-                 . [(line_comment) (block_comment)] .)]) @smell
+   body: (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
+                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)) @smell
  (#not-eq? @item @vec)
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
@@ -254,14 +236,8 @@
  (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
 ((for_expression
    pattern: (tuple_pattern . (_) @item . (_) @item2 .)
-   body: [(block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(line_comment) (block_comment)]
-                 . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)
-          (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
-                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))]
-                 . [(line_comment) (block_comment)] .)]) @smell
+   body: (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
+                    (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .))] .)) @smell
  (#not-eq? @item @vec) (#not-eq? @item2 @vec)
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")

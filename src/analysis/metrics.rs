@@ -58,13 +58,19 @@ struct Frame<'tree> {
     depth: u32,
     /// Inside a nested function, lambda or closure: its `return`s are not ours.
     nested: bool,
+    /// Inside a nested function or container definition (already reported to the caller).
+    in_definition: bool,
 }
 
-pub(crate) fn measure(
+/// Measures `function`. Function and container definitions found in its body (outermost
+/// ones only: a method of a nested class is inside the class) are pushed to `definitions`,
+/// so that the caller can report them without walking the body a second time.
+pub(crate) fn measure<'tree>(
     syntax: &dyn Syntax,
-    function: &FunctionShape,
+    function: &FunctionShape<'tree>,
     identity: &Identity,
     source: &[u8],
+    definitions: &mut Vec<Node<'tree>>,
 ) -> Metrics {
     let start = function.node.start_position().row;
     let end = function.node.end_position().row;
@@ -85,12 +91,20 @@ pub(crate) fn measure(
         nesting: 0,
         depth: 0,
         nested: false,
+        in_definition: false,
     }];
     let mut cursor = body.walk();
     while let Some(frame) = stack.pop() {
         let node = frame.node;
         let construct = syntax.classify(node, frame.parent, source);
         let nesting = frame.nesting;
+        let mut in_definition = frame.in_definition;
+        if !in_definition
+            && (syntax.function(node, source).is_some() || syntax.container(node, source).is_some())
+        {
+            definitions.push(node);
+            in_definition = true;
+        }
         match &construct {
             Construct::Structure(kind) => {
                 metrics.cognitive_complexity += 1 + nesting;
@@ -149,6 +163,7 @@ pub(crate) fn measure(
                         nesting: nesting + u32::from(deeper),
                         depth: frame.depth,
                         nested,
+                        in_definition,
                     });
                 }
                 continue;
@@ -177,6 +192,7 @@ pub(crate) fn measure(
                 node: child,
                 parent: Some(node),
                 in_logical,
+                in_definition,
                 nesting: nesting + u32::from(deeper),
                 depth,
                 nested,

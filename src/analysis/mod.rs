@@ -75,6 +75,16 @@ const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
 /// Analyses every supported file below `root`, in parallel.
 pub(crate) fn analyze(root: &Path, config: &Config) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
+    // Compiling a language's queries takes a tenth of a second or more: start it now, beside
+    // the parsing, rather than stall every worker on it when the first file needs it.
+    let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
+    present.sort_by_key(|language| language.index());
+    present.dedup_by_key(|language| language.index());
+    for language in present {
+        std::thread::spawn(move || {
+            let _ = smells::queries(language);
+        });
+    }
     let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = candidates
         .par_iter()
         .map_init(Parsers::default, |parsers, candidate| {
@@ -389,11 +399,13 @@ impl Discovery {
         let syntax = language.syntax;
         let mut stack: Vec<(Node, Option<usize>)> = vec![(root, scope)];
         let mut cursor = root.walk();
+        let mut definitions = Vec::new();
         while let Some((node, scope)) = stack.pop() {
             let mut child_scope = scope;
             if let Some(shape) = syntax.function(node, source) {
-                if !node.has_error() && shape.body.is_some() {
-                    self.measure(language, path, &shape, scope, source);
+                let measured = !node.has_error() && shape.body.is_some();
+                if measured {
+                    self.measure(language, path, &shape, scope, source, &mut definitions);
                 }
                 self.scopes.push(Scope {
                     parent: scope,
@@ -401,6 +413,11 @@ impl Discovery {
                     owner: None,
                 });
                 child_scope = Some(self.scopes.len() - 1);
+                if measured {
+                    // Measuring walked the body and collected the definitions inside it.
+                    stack.extend(definitions.drain(..).map(|inner| (inner, child_scope)));
+                    continue;
+                }
             } else if let Some(container) = syntax.container(node, source) {
                 self.scopes.push(Scope {
                     parent: scope,
@@ -428,20 +445,21 @@ impl Discovery {
         }
     }
 
-    fn measure(
+    fn measure<'tree>(
         &mut self,
         language: &Language,
         path: &str,
-        shape: &FunctionShape,
+        shape: &FunctionShape<'tree>,
         scope: Option<usize>,
         source: &[u8],
+        definitions: &mut Vec<Node<'tree>>,
     ) {
         let owner = scope.and_then(|index| self.scopes[index].owner.as_deref());
         let identity = Identity {
             name: &shape.name,
             owner,
         };
-        let metrics = metrics::measure(language.syntax, shape, &identity, source);
+        let metrics = metrics::measure(language.syntax, shape, &identity, source, definitions);
         let qualified_name = qualify(
             &self.scopes,
             scope,
