@@ -99,7 +99,7 @@ fn execute(
 ) -> Result<u8> {
     match &cli.command {
         Command::Scan(args) => {
-            let (analysis, config) = analyze(&args.common)?;
+            let (analysis, config) = analyze(&args.common, true)?;
             let color = use_color(args.common.color, terminals);
             let text = match args.format {
                 ScanFormat::Text => {
@@ -131,7 +131,7 @@ fn execute(
             })
         }
         Command::Metrics(args) => {
-            let (analysis, _) = analyze(&args.common)?;
+            let (analysis, _) = analyze(&args.common, false)?;
             let color = use_color(args.common.color, terminals);
             let text = match args.format {
                 MetricsFormat::Text => {
@@ -150,7 +150,7 @@ fn execute(
     }
 }
 
-fn analyze(common: &Common) -> Result<(analysis::Analysis, Config)> {
+fn analyze(common: &Common, with_smells: bool) -> Result<(analysis::Analysis, Config)> {
     let root = common.path.as_path();
     if !root.exists() {
         bail!(
@@ -164,8 +164,8 @@ fn analyze(common: &Common) -> Result<(analysis::Analysis, Config)> {
             .num_threads(threads.max(1))
             .build()
             .context("cannot start worker threads")?
-            .install(|| analysis::analyze(root, &config)),
-        None => analysis::analyze(root, &config),
+            .install(|| analysis::analyze(root, &config, with_smells)),
+        None => analysis::analyze(root, &config, with_smells),
     };
     Ok((analysis, config))
 }
@@ -216,7 +216,7 @@ pub fn fuzz_analyze(data: &[u8]) {
     let config = Config::default();
     let mut parsers = analysis::Parsers::default();
     let (report, _) =
-        analysis::analyze_source(&mut parsers, language, "fuzz", &text, false, &config);
+        analysis::analyze_source(&mut parsers, language, "fuzz", &text, false, &config, true);
     if let Some(report) = report {
         let analysis = analysis::Analysis {
             files: vec![report],

@@ -290,27 +290,25 @@
 ; ---------------------------------------------------------------------------------------------
 ; getattr-constant (ruff B009 getattr-with-constant / B010 setattr-with-constant)
 ; Not reported when the call is a whole expression statement (`getattr(obj, "x")` used only to
-; trigger AttributeError): there the parent's text equals the call's text.
-((_
-   (call
-     function: (identifier) @fn
-     arguments: (argument_list . (_) @obj . (string) @name .)) @smell) @parent
+; trigger AttributeError), nor `setattr` as a lambda's body (an assignment cannot be one).
+((call
+   function: (identifier) @fn
+   arguments: (argument_list . (_) @obj . (string) @name .)) @smell
  (#eq? @fn "getattr")
  (#match? @name "^[\"'][A-Za-z_][A-Za-z0-9_]*[\"']$")
  (#not-match? @name "^[\"']__")
  (#not-match? @name "^[\"'](False|None|True|and|as|assert|async|await|break|class|continue|def|del|elif|else|except|finally|for|from|global|if|import|in|is|lambda|nonlocal|not|or|pass|raise|return|try|while|with|yield)[\"']$")
- (#not-eq? @parent @smell)
+ (#set! not-parent "expression_statement")
  (#set! skip-in-tests "true")
  (#set! id "getattr-constant")
  (#set! severity "note")
  (#set! message "`{smell}` uses a constant attribute name")
  (#set! help "Access the attribute directly: `obj.name` instead of `getattr(obj, \"name\")`, `obj.name = v` instead of `setattr(obj, \"name\", v)`. Keep getattr only with a default or a computed name."))
-((_
-   (call
-     function: (identifier) @fn
-     arguments: (argument_list . (_) @obj . (string) @name . (_) .)) @smell) @parent
+((call
+   function: (identifier) @fn
+   arguments: (argument_list . (_) @obj . (string) @name . (_) .)) @smell
  (#eq? @fn "setattr")
- (#not-match? @parent "^lambda\\b")
+ (#set! not-parent "lambda")
  (#match? @name "^[\"'][A-Za-z_][A-Za-z0-9_]*[\"']$")
  (#not-match? @name "^[\"']__")
  (#not-match? @name "^[\"'](False|None|True|and|as|assert|async|await|break|class|continue|def|del|elif|else|except|finally|for|from|global|if|import|in|is|lambda|nonlocal|not|or|pass|raise|return|try|while|with|yield)[\"']$")

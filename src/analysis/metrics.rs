@@ -10,6 +10,7 @@
 use serde::Serialize;
 use tree_sitter::Node;
 
+use crate::analysis::Collector;
 use crate::lang::{Callee, Child, Construct, FunctionShape, LogicalOp, StructureKind, Syntax};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -40,9 +41,11 @@ pub(crate) struct Identity<'a> {
 impl Identity<'_> {
     fn is_called_by(&self, callee: &Callee) -> bool {
         match callee {
-            Callee::Bare(name) => self.owner.is_none() && *name == self.name,
-            Callee::OnSelf(name) => self.owner.is_some() && *name == self.name,
-            Callee::OnType { ty, name } => self.owner == Some(*ty) && *name == self.name,
+            Callee::Bare(name) => self.owner.is_none() && *name == self.name.as_bytes(),
+            Callee::OnSelf(name) => self.owner.is_some() && *name == self.name.as_bytes(),
+            Callee::OnType { ty, name } => {
+                self.owner.map(str::as_bytes) == Some(*ty) && *name == self.name.as_bytes()
+            }
         }
     }
 }
@@ -63,14 +66,15 @@ struct Frame<'tree> {
 }
 
 /// Measures `function`. Function and container definitions found in its body (outermost
-/// ones only: a method of a nested class is inside the class) are pushed to `definitions`,
-/// so that the caller can report them without walking the body a second time.
+/// ones only: a method of a nested class is inside the class) go to `collector`, so that
+/// the caller can report them without walking the body a second time; so do the nodes of
+/// the body outside them, as smell-query start candidates.
 pub(crate) fn measure<'tree>(
     syntax: &dyn Syntax,
     function: &FunctionShape<'tree>,
     identity: &Identity,
     source: &[u8],
-    definitions: &mut Vec<Node<'tree>>,
+    collector: &mut Collector<'tree>,
 ) -> Metrics {
     let start = function.node.start_position().row;
     let end = function.node.end_position().row;
@@ -99,11 +103,13 @@ pub(crate) fn measure<'tree>(
         let construct = syntax.classify(node, frame.parent, source);
         let nesting = frame.nesting;
         let mut in_definition = frame.in_definition;
-        if !in_definition
-            && (syntax.function(node, source).is_some() || syntax.container(node, source).is_some())
-        {
-            definitions.push(node);
-            in_definition = true;
+        if !in_definition {
+            if syntax.function(node, source).is_some() || syntax.container(node, source).is_some() {
+                collector.definitions.push(node);
+                in_definition = true;
+            } else {
+                collector.offer(node);
+            }
         }
         match &construct {
             Construct::Structure(kind) => {

@@ -72,15 +72,16 @@ impl Analysis {
 /// megabytes per second, so only pathological input gets here).
 const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
 
-/// Analyses every supported file below `root`, in parallel.
-pub(crate) fn analyze(root: &Path, config: &Config) -> Analysis {
+/// Analyses every supported file below `root`, in parallel. `with_smells` runs the smell
+/// queries too (`scan`); `metrics` does without them.
+pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
     // Compiling a language's queries takes a tenth of a second or more: start it now, beside
     // the parsing, rather than stall every worker on it when the first file needs it.
     let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
     present.sort_by_key(|language| language.index());
     present.dedup_by_key(|language| language.index());
-    for language in present {
+    for language in present.into_iter().filter(|_| with_smells) {
         std::thread::spawn(move || {
             let _ = smells::queries(language);
         });
@@ -105,6 +106,7 @@ pub(crate) fn analyze(root: &Path, config: &Config) -> Analysis {
                         &text,
                         is_test,
                         config,
+                        with_smells,
                     );
                     (report, diagnostics)
                 }
@@ -197,6 +199,7 @@ pub(crate) fn analyze_source(
     text: &str,
     is_test_file: bool,
     config: &Config,
+    with_smells: bool,
 ) -> (Option<FileReport>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let tree = match parsers.parse(language, text) {
@@ -208,19 +211,64 @@ pub(crate) fn analyze_source(
     if root.has_error() {
         diagnostics.push(syntax_error_diagnostic(relative, root));
     }
-    // Functions in the main tree, then in item-level macro bodies (`cfg_rt! { ... }`),
-    // each parsed on its own; those trees are kept for the smell queries.
+    // Smell queries start only at nodes the walks below collect; without them (`metrics`,
+    // or queries that failed to compile) nothing is collected.
+    let queries = if with_smells {
+        match smells::queries(language) {
+            Ok(queries) => Some(queries),
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(relative, error.to_string()));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let roots: &'static [bool] = queries.map_or(&[], |queries| queries.roots.as_slice());
+    // Functions and smells in the main tree, then in item-level macro bodies
+    // (`cfg_rt! { ... }`), each parsed on its own.
     let mut discovery = Discovery::default();
-    discovery.visit(language, relative, root, None, source);
-    let mut trees = vec![tree];
+    let mut matches = Vec::new();
+    let mut collector = Collector::new(roots);
+    discovery.visit(language, relative, root, None, source, &mut collector);
+    if let Some(queries) = queries {
+        matches.extend(smells::run_queries(
+            language,
+            queries,
+            &tree,
+            &collector.candidates,
+            relative,
+            source,
+            is_test_file,
+        ));
+    }
     let mut next = 0;
     while next < discovery.macro_bodies.len().min(MAX_MACRO_BODIES) {
         let body = &discovery.macro_bodies[next];
         next += 1;
         let scope = body.scope;
-        if let Ok(subtree) = parsers.parse_range(language, text, body.range) {
-            discovery.visit(language, relative, subtree.root_node(), scope, source);
-            trees.push(subtree);
+        let Ok(subtree) = parsers.parse_range(language, text, body.range) else {
+            continue;
+        };
+        let mut collector = Collector::new(roots);
+        discovery.visit(
+            language,
+            relative,
+            subtree.root_node(),
+            scope,
+            source,
+            &mut collector,
+        );
+        if let Some(queries) = queries {
+            matches.extend(smells::run_queries(
+                language,
+                queries,
+                &subtree,
+                &collector.candidates,
+                relative,
+                source,
+                is_test_file,
+            ));
         }
     }
     let mut functions = discovery.functions;
@@ -240,42 +288,36 @@ pub(crate) fn analyze_source(
         );
         *occurrence += 1;
     }
-    match smells::queries(language) {
-        Ok(queries) => {
-            let mut occurrences: HashMap<(String, Option<String>, String), u32> = HashMap::new();
-            let found_in_trees = trees.iter().flat_map(|tree| {
-                smells::run_queries(language, queries, tree, source, is_test_file)
-            });
-            for found in found_in_trees {
-                if !config.rule_enabled(&found.rule.id) {
-                    continue;
-                }
-                let location = location(relative, found.node);
-                let function = enclosing_function(&functions, &location);
-                let code = crate::lang::node_text(found.node, source);
-                let key = (found.rule.id.clone(), function.clone(), normalize(code));
-                let occurrence = occurrences.entry(key).or_insert(0);
-                let id = stable_id(
-                    &found.rule.id,
-                    relative,
-                    function.as_deref(),
-                    code,
-                    *occurrence,
-                );
-                *occurrence += 1;
-                findings.push(Finding {
-                    id,
-                    rule: found.rule.id.clone(),
-                    kind: Kind::Smell,
-                    severity: config.severity(&found.rule.id, found.rule.severity),
-                    message: found.message,
-                    locations: vec![location],
-                    metrics: None,
-                    function,
-                });
-            }
+    let mut occurrences: HashMap<(String, Option<String>, String), u32> = HashMap::new();
+    for found in matches {
+        if !config.rule_enabled(&found.rule.id) {
+            continue;
         }
-        Err(error) => diagnostics.push(Diagnostic::new(relative, error.to_string())),
+        let function = enclosing_function(&functions, &found.location);
+        let key = (
+            found.rule.id.clone(),
+            function.clone(),
+            normalize(&found.code),
+        );
+        let occurrence = occurrences.entry(key).or_insert(0);
+        let id = stable_id(
+            &found.rule.id,
+            relative,
+            function.as_deref(),
+            &found.code,
+            *occurrence,
+        );
+        *occurrence += 1;
+        findings.push(Finding {
+            id,
+            rule: found.rule.id.clone(),
+            kind: Kind::Smell,
+            severity: config.severity(&found.rule.id, found.rule.severity),
+            message: found.message,
+            locations: vec![found.location],
+            metrics: None,
+            function,
+        });
     }
     findings.sort_by(|a, b| {
         let (a_loc, b_loc) = (a.primary(), b.primary());
@@ -369,6 +411,34 @@ struct Scope {
     owner: Option<String>,
 }
 
+/// What the walks collect besides metrics: definitions nested in a measured function's
+/// body, and the nodes where a smell query can start (`roots`, by kind id).
+pub(crate) struct Collector<'tree> {
+    pub(crate) definitions: Vec<Node<'tree>>,
+    pub(crate) candidates: Vec<Node<'tree>>,
+    roots: &'static [bool],
+}
+
+impl<'tree> Collector<'tree> {
+    fn new(roots: &'static [bool]) -> Collector<'tree> {
+        Collector {
+            definitions: Vec::new(),
+            candidates: Vec::new(),
+            roots,
+        }
+    }
+
+    pub(crate) fn offer(&mut self, node: Node<'tree>) {
+        if self
+            .roots
+            .get(usize::from(node.kind_id()))
+            .is_some_and(|&is_root| is_root)
+        {
+            self.candidates.push(node);
+        }
+    }
+}
+
 /// The body of an item-level macro, waiting to be parsed as items of its own.
 struct MacroBody {
     range: tree_sitter::Range,
@@ -388,24 +458,28 @@ struct Discovery {
 }
 
 impl Discovery {
-    fn visit(
+    fn visit<'tree>(
         &mut self,
         language: &Language,
         path: &str,
-        root: Node,
+        root: Node<'tree>,
         scope: Option<usize>,
         source: &[u8],
+        collector: &mut Collector<'tree>,
     ) {
         let syntax = language.syntax;
         let mut stack: Vec<(Node, Option<usize>)> = vec![(root, scope)];
         let mut cursor = root.walk();
-        let mut definitions = Vec::new();
         while let Some((node, scope)) = stack.pop() {
+            collector.offer(node);
             let mut child_scope = scope;
+            let mut measured_body = None;
             if let Some(shape) = syntax.function(node, source) {
-                let measured = !node.has_error() && shape.body.is_some();
-                if measured {
-                    self.measure(language, path, &shape, scope, source, &mut definitions);
+                if !node.has_error() {
+                    if let Some(body) = shape.body {
+                        self.measure(language, path, &shape, scope, source, collector);
+                        measured_body = Some(body);
+                    }
                 }
                 self.scopes.push(Scope {
                     parent: scope,
@@ -413,11 +487,13 @@ impl Discovery {
                     owner: None,
                 });
                 child_scope = Some(self.scopes.len() - 1);
-                if measured {
-                    // Measuring walked the body and collected the definitions inside it.
-                    stack.extend(definitions.drain(..).map(|inner| (inner, child_scope)));
-                    continue;
-                }
+                // Measuring walked the body and collected the definitions inside it.
+                stack.extend(
+                    collector
+                        .definitions
+                        .drain(..)
+                        .map(|inner| (inner, child_scope)),
+                );
             } else if let Some(container) = syntax.container(node, source) {
                 self.scopes.push(Scope {
                     parent: scope,
@@ -430,12 +506,14 @@ impl Discovery {
             if cursor.goto_first_child() {
                 loop {
                     let child = cursor.node();
-                    match syntax.item_macro_body(child, node, source) {
-                        Some(range) => self.macro_bodies.push(MacroBody {
-                            range,
-                            scope: child_scope,
-                        }),
-                        None => stack.push((child, child_scope)),
+                    if Some(child) != measured_body {
+                        match syntax.item_macro_body(child, node, source) {
+                            Some(range) => self.macro_bodies.push(MacroBody {
+                                range,
+                                scope: child_scope,
+                            }),
+                            None => stack.push((child, child_scope)),
+                        }
                     }
                     if !cursor.goto_next_sibling() {
                         break;
@@ -452,14 +530,14 @@ impl Discovery {
         shape: &FunctionShape<'tree>,
         scope: Option<usize>,
         source: &[u8],
-        definitions: &mut Vec<Node<'tree>>,
+        collector: &mut Collector<'tree>,
     ) {
         let owner = scope.and_then(|index| self.scopes[index].owner.as_deref());
         let identity = Identity {
             name: &shape.name,
             owner,
         };
-        let metrics = metrics::measure(language.syntax, shape, &identity, source, definitions);
+        let metrics = metrics::measure(language.syntax, shape, &identity, source, collector);
         let qualified_name = qualify(
             &self.scopes,
             scope,

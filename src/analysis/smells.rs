@@ -127,7 +127,13 @@ pub(crate) struct SmellQueries {
     pattern_rule: Vec<usize>,
     pub(crate) rules: Vec<Rule>,
     skip_in_tests: Vec<bool>,
+    /// Per pattern, node kinds the `@smell` node's parent must not have (`not-parent`).
+    not_parent: Vec<Vec<String>>,
     smell_capture: u32,
+    /// Indexed by node kind id: whether some pattern's outermost node has that kind. When
+    /// every pattern has a named root, the queries run only at such nodes (see
+    /// [`run_queries`]); otherwise `roots` is empty and they run over the whole tree.
+    pub(crate) roots: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +176,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
     let mut index_of: HashMap<String, usize> = HashMap::new();
     let mut pattern_rule = Vec::with_capacity(query.pattern_count());
     let mut skip_in_tests = Vec::with_capacity(query.pattern_count());
+    let mut not_parent = Vec::with_capacity(query.pattern_count());
     for pattern in 0..query.pattern_count() {
         let line = language.smells[..query.start_byte_for_pattern(pattern)]
             .lines()
@@ -214,76 +221,230 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         });
         pattern_rule.push(rule_index);
         skip_in_tests.push(property("skip-in-tests") == Some("true"));
+        not_parent.push(
+            property("not-parent")
+                .map(|kinds| {
+                    kinds
+                        .split(',')
+                        .map(|kind| kind.trim().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
     }
+    let roots = root_kinds(language, &query);
     Ok(SmellQueries {
         query,
         pattern_rule,
         rules,
         skip_in_tests,
+        not_parent,
         smell_capture,
+        roots,
     })
 }
 
+/// The kinds of every pattern's outermost node, as a table by kind id; empty when some
+/// pattern's root is a wildcard or cannot be read.
+fn root_kinds(language: &Language, query: &Query) -> Vec<bool> {
+    let grammar = (language.grammar)();
+    let mut names = Vec::new();
+    for pattern in 0..query.pattern_count() {
+        let text = &language.smells[query.start_byte_for_pattern(pattern)..];
+        match pattern_roots(text) {
+            Some(found) => names.extend(found),
+            None => return Vec::new(),
+        }
+    }
+    let count = usize::from(grammar.node_kind_count());
+    let mut roots = vec![false; count];
+    for (id, root) in roots.iter_mut().enumerate() {
+        let Ok(id) = u16::try_from(id) else { break };
+        let named = grammar.node_kind_is_named(id);
+        *root = grammar.node_kind_for_id(id).is_some_and(|kind| {
+            names
+                .iter()
+                .any(|(name, is_named)| name == kind && *is_named == named)
+        });
+    }
+    roots
+}
+
+/// Reads the root node kinds of the pattern that `text` starts with: `(kind ...)`,
+/// `((kind ...) @capture (#predicate))` and `[(a ...) (b ...)]` alternatives. `None` for a
+/// wildcard or anything else it does not understand.
+fn pattern_roots(text: &str) -> Option<Vec<(String, bool)>> {
+    let bytes = text.as_bytes();
+    let skip_space = |mut at: usize| {
+        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        at
+    };
+    // (position, inside an alternation) still to read.
+    let mut pending = vec![skip_space(0)];
+    let mut roots = Vec::new();
+    while let Some(at) = pending.pop() {
+        match bytes.get(at)? {
+            b'(' => {
+                let inner = skip_space(at + 1);
+                match bytes.get(inner)? {
+                    b'(' | b'[' => pending.push(inner),
+                    b'"' => {
+                        let end = text[inner + 1..].find('"')? + inner + 1;
+                        roots.push((text[inner + 1..end].to_string(), false));
+                    }
+                    _ => {
+                        let end = text[inner..]
+                            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?
+                            + inner;
+                        let name = &text[inner..end];
+                        if name.is_empty() || name == "_" {
+                            return None;
+                        }
+                        roots.push((name.to_string(), true));
+                    }
+                }
+            }
+            b'[' => {
+                // Each alternative starts at depth 1 inside the brackets.
+                let mut depth = 0usize;
+                let mut in_string = false;
+                let mut escaped = false;
+                for (offset, &byte) in bytes[at..].iter().enumerate() {
+                    if in_string {
+                        match byte {
+                            _ if escaped => escaped = false,
+                            b'\\' => escaped = true,
+                            b'"' => in_string = false,
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    match byte {
+                        b'"' => {
+                            if depth == 1 {
+                                pending.push(at + offset);
+                            }
+                            in_string = true;
+                        }
+                        b'(' | b'[' => {
+                            if depth == 1 {
+                                pending.push(at + offset);
+                            }
+                            depth += 1;
+                        }
+                        b')' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            b'"' => {
+                let end = text[at + 1..].find('"')? + at + 1;
+                roots.push((text[at + 1..end].to_string(), false));
+            }
+            _ => return None,
+        }
+    }
+    Some(roots)
+}
+
 /// A query match, before it becomes a finding.
-pub(crate) struct QueryMatch<'tree> {
+pub(crate) struct SmellMatch {
     pub(crate) rule: &'static Rule,
-    pub(crate) node: Node<'tree>,
+    pub(crate) location: crate::finding::Location,
+    /// The matched code, for the finding's stable id.
+    pub(crate) code: String,
     pub(crate) message: String,
 }
 
-/// Runs `queries` over `tree`; drops matches in test code for `skip-in-tests` rules and
-/// matches inside syntax errors. Results are in source order, one per rule and node.
-pub(crate) fn run_queries<'tree>(
+/// Runs `queries` over `tree`: at each of `candidates` (nodes whose kind is a pattern root,
+/// collected by the caller's own walk), or over the whole tree when the queries are not all
+/// rooted. A query cursor costs about three times a plain walk per node it visits, so
+/// starting it only where a pattern can start saves most of the matching time. Drops
+/// matches in test code for `skip-in-tests` rules, matches inside syntax errors and
+/// matches whose parent is excluded by `not-parent`. One result per rule and node.
+pub(crate) fn run_queries(
     language: &Language,
     queries: &'static SmellQueries,
-    tree: &'tree Tree,
+    tree: &Tree,
+    candidates: &[Node],
+    path: &str,
     source: &[u8],
     is_test_file: bool,
-) -> Vec<QueryMatch<'tree>> {
+) -> Vec<SmellMatch> {
     let mut cursor = QueryCursor::new();
-    let mut found: Vec<QueryMatch<'tree>> = Vec::new();
+    let mut found: Vec<SmellMatch> = Vec::new();
     let mut test_ranges: Option<Vec<std::ops::Range<usize>>> = None;
-    let mut matches = cursor.matches(&queries.query, tree.root_node(), source);
-    while let Some(found_match) = matches.next() {
-        let pattern = found_match.pattern_index;
-        let Some(node) = found_match
-            .captures()
-            .iter()
-            .find(|capture| capture.index == queries.smell_capture)
-            .map(|capture| capture.node)
-        else {
-            continue;
-        };
-        if node.has_error() {
-            continue;
-        }
-        if queries.skip_in_tests[pattern] {
-            let ranges =
-                test_ranges.get_or_insert_with(|| test_item_ranges(language, tree, source));
-            let in_test_item = ranges
-                .iter()
-                .any(|range| range.start <= node.start_byte() && node.end_byte() <= range.end);
-            if is_test_file || in_test_item {
-                continue;
-            }
-        }
-        let rule = &queries.rules[queries.pattern_rule[pattern]];
-        let message = interpolate(&rule.message, |name| {
-            let index = queries.query.capture_index_for_name(name)?;
-            found_match
+    let whole_tree = [tree.root_node()];
+    let starts = if queries.roots.is_empty() {
+        &whole_tree[..]
+    } else {
+        cursor.set_max_start_depth(Some(0));
+        candidates
+    };
+    for start in starts {
+        let mut matches = cursor.matches(&queries.query, *start, source);
+        while let Some(found_match) = matches.next() {
+            let pattern = found_match.pattern_index;
+            let Some(node) = found_match
                 .captures()
                 .iter()
-                .find(|capture| capture.index == index)
-                .map(|capture| node_text(capture.node, source))
-        });
-        found.push(QueryMatch {
-            rule,
-            node,
-            message,
-        });
+                .find(|capture| capture.index == queries.smell_capture)
+                .map(|capture| capture.node)
+            else {
+                continue;
+            };
+            if node.has_error() {
+                continue;
+            }
+            let not_parent = &queries.not_parent[pattern];
+            // `Node::parent` walks from the root, but only for the few matches that ask.
+            if !not_parent.is_empty()
+                && node
+                    .parent()
+                    .is_some_and(|parent| not_parent.iter().any(|kind| kind == parent.kind()))
+            {
+                continue;
+            }
+            if queries.skip_in_tests[pattern] {
+                let ranges =
+                    test_ranges.get_or_insert_with(|| test_item_ranges(language, tree, source));
+                let in_test_item = ranges
+                    .iter()
+                    .any(|range| range.start <= node.start_byte() && node.end_byte() <= range.end);
+                if is_test_file || in_test_item {
+                    continue;
+                }
+            }
+            let rule = &queries.rules[queries.pattern_rule[pattern]];
+            let message = interpolate(&rule.message, |name| {
+                let index = queries.query.capture_index_for_name(name)?;
+                found_match
+                    .captures()
+                    .iter()
+                    .find(|capture| capture.index == index)
+                    .map(|capture| node_text(capture.node, source))
+            });
+            found.push(SmellMatch {
+                rule,
+                location: crate::analysis::location(path, node),
+                code: node_text(node, source).to_string(),
+                message,
+            });
+        }
     }
-    found.sort_by_key(|found| (found.node.start_byte(), found.node.end_byte()));
-    found.dedup_by(|a, b| a.rule.id == b.rule.id && a.node == b.node);
+    found.sort_by_key(|found| (found.location.start_byte, found.location.end_byte));
+    found.dedup_by(|a, b| {
+        a.rule.id == b.rule.id
+            && a.location.start_byte == b.location.start_byte
+            && a.location.end_byte == b.location.end_byte
+    });
     found
 }
 

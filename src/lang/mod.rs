@@ -104,11 +104,11 @@ pub(crate) enum LogicalOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Callee<'s> {
     /// `name(...)`.
-    Bare(&'s str),
+    Bare(&'s [u8]),
     /// `self.name(...)`, `cls.name(...)`, `Self::name(...)`.
-    OnSelf(&'s str),
+    OnSelf(&'s [u8]),
     /// `Type::name(...)`.
-    OnType { ty: &'s str, name: &'s str },
+    OnType { ty: &'s [u8], name: &'s [u8] },
 }
 
 /// The structures that cost cognitive complexity, with how each one scores.
@@ -192,6 +192,46 @@ pub(crate) trait Syntax {
 
 pub(crate) fn node_text<'s>(node: Node, source: &'s [u8]) -> &'s str {
     node.utf8_text(source).unwrap_or("")
+}
+
+/// The source bytes of `node`, without the UTF-8 check of [`node_text`].
+pub(crate) fn node_bytes<'s>(node: Node, source: &'s [u8]) -> &'s [u8] {
+    source.get(node.byte_range()).unwrap_or_default()
+}
+
+/// Node kind names by kind id, for one grammar. `Node::kind` measures and validates the C
+/// string on every call, which the analyses do several times per node; this is a lookup.
+pub(crate) struct KindNames {
+    names: std::sync::OnceLock<Vec<Box<str>>>,
+    grammar: fn() -> tree_sitter::Language,
+}
+
+impl KindNames {
+    pub(crate) const fn new(grammar: fn() -> tree_sitter::Language) -> KindNames {
+        KindNames {
+            names: std::sync::OnceLock::new(),
+            grammar,
+        }
+    }
+
+    pub(crate) fn of(&'static self, node: Node) -> &'static str {
+        let names = self.names.get_or_init(|| {
+            let grammar = (self.grammar)();
+            (0..grammar.node_kind_count())
+                .map(|id| {
+                    let name = u16::try_from(id)
+                        .ok()
+                        .and_then(|id| grammar.node_kind_for_id(id))
+                        .unwrap_or("");
+                    Box::from(name)
+                })
+                .collect()
+        });
+        // Ids past the table are tree-sitter's error symbols.
+        names
+            .get(usize::from(node.kind_id()))
+            .map_or("ERROR", |name| name)
+    }
 }
 
 #[cfg(test)]

@@ -13,14 +13,21 @@ use std::path::Path;
 use tree_sitter::Node;
 
 use super::{
-    Callee, Child, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+    Callee, Child, Construct, Container, FunctionShape, KindNames, LogicalOp, StructureKind,
+    Syntax, node_bytes, node_text,
 };
+
+static KINDS: KindNames = KindNames::new(|| tree_sitter_python::LANGUAGE.into());
+
+fn kind(node: Node) -> &'static str {
+    KINDS.of(node)
+}
 
 pub(crate) struct Python;
 
 impl Syntax for Python {
     fn function<'tree>(&self, node: Node<'tree>, source: &[u8]) -> Option<FunctionShape<'tree>> {
-        if node.kind() != "function_definition" {
+        if kind(node) != "function_definition" {
             return None;
         }
         let name = node_text(node.child_by_field_name("name")?, source).to_string();
@@ -36,7 +43,7 @@ impl Syntax for Python {
     }
 
     fn container(&self, node: Node, source: &[u8]) -> Option<Container> {
-        if node.kind() != "class_definition" {
+        if kind(node) != "class_definition" {
             return None;
         }
         Some(Container {
@@ -50,7 +57,7 @@ impl Syntax for Python {
     }
 
     fn classify<'s>(&self, node: Node, _parent: Option<Node>, source: &'s [u8]) -> Construct<'s> {
-        match node.kind() {
+        match kind(node) {
             "if_statement" => Construct::Structure(StructureKind::If),
             "elif_clause" => Construct::Hybrid { is_else_if: true },
             "else_clause" => Construct::Hybrid { is_else_if: false },
@@ -60,10 +67,7 @@ impl Syntax for Python {
             "match_statement" => Construct::Structure(StructureKind::Match {
                 arms: count_cases(node),
             }),
-            "boolean_operator" => match node
-                .child_by_field_name("operator")
-                .map(|operator| operator.kind())
-            {
+            "boolean_operator" => match node.child_by_field_name("operator").map(kind) {
                 Some("and") => Construct::Logical(LogicalOp::And),
                 Some("or") => Construct::Logical(LogicalOp::Or),
                 _ => Construct::Plain,
@@ -87,12 +91,12 @@ impl Syntax for Python {
                 field == Some("body")
             }
             Construct::Structure(StructureKind::Match { .. }) => field == Some("body"),
-            Construct::Structure(StructureKind::Catch) => child.node.kind() == "block",
+            Construct::Structure(StructureKind::Catch) => kind(child.node) == "block",
             // `body if condition else alternative`: only the condition stays at this level.
             Construct::Structure(StructureKind::Ternary) => {
-                child.node.is_named() && child.previous.is_none_or(|prev| prev.kind() != "if")
+                child.node.is_named() && child.previous.is_none_or(|prev| kind(prev) != "if")
             }
-            Construct::NestingOnly => match parent.kind() {
+            Construct::NestingOnly => match kind(parent) {
                 "lambda" => field == Some("body"),
                 "function_definition" => field == Some("body") && !is_decorator_wrapper(parent),
                 _ => false,
@@ -123,7 +127,7 @@ impl Syntax for Python {
                 .map(|name| node_text(name, source))
                 .unwrap_or("")
         };
-        match node.kind() {
+        match kind(node) {
             "function_definition" => name(node).starts_with("test"),
             "class_definition" => name(node).starts_with("Test"),
             _ => false,
@@ -140,32 +144,32 @@ fn is_decorator_wrapper(function: Node) -> bool {
     let mut definition = function;
     if let Some(parent) = function
         .parent()
-        .filter(|parent| parent.kind() == "decorated_definition")
+        .filter(|parent| kind(*parent) == "decorated_definition")
     {
         definition = parent;
     }
     let Some(block) = definition
         .parent()
-        .filter(|parent| parent.kind() == "block")
+        .filter(|parent| kind(*parent) == "block")
     else {
         return false;
     };
     if block
         .parent()
-        .is_none_or(|outer| outer.kind() != "function_definition")
+        .is_none_or(|outer| kind(outer) != "function_definition")
     {
         return false;
     }
     let mut cursor = block.walk();
     block
         .named_children(&mut cursor)
-        .filter(|statement| statement.kind() != "comment" && *statement != definition)
+        .filter(|statement| kind(*statement) != "comment" && *statement != definition)
         .all(|statement| {
-            statement.kind() == "return_statement"
+            kind(statement) == "return_statement"
                 && statement.named_child_count() == 1
                 && statement
                     .named_child(0)
-                    .is_some_and(|value| value.kind() == "identifier")
+                    .is_some_and(|value| kind(value) == "identifier")
         })
 }
 
@@ -177,7 +181,7 @@ fn count_parameters(parameters: Node) -> u32 {
         .named_children(&mut cursor)
         .filter(|parameter| {
             matches!(
-                parameter.kind(),
+                kind(*parameter),
                 "identifier"
                     | "typed_parameter"
                     | "default_parameter"
@@ -197,21 +201,21 @@ fn count_cases(match_statement: Node) -> u32 {
     let mut cursor = body.walk();
     let count = body
         .named_children(&mut cursor)
-        .filter(|child| child.kind() == "case_clause")
+        .filter(|child| kind(*child) == "case_clause")
         .count();
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 fn callee<'s>(call: Node, source: &'s [u8]) -> Option<Callee<'s>> {
     let function = call.child_by_field_name("function")?;
-    match function.kind() {
-        "identifier" => Some(Callee::Bare(node_text(function, source))),
+    match kind(function) {
+        "identifier" => Some(Callee::Bare(node_bytes(function, source))),
         "attribute" => {
             let object = function.child_by_field_name("object")?;
             let attribute = function.child_by_field_name("attribute")?;
             let receiver = node_text(object, source);
-            (object.kind() == "identifier" && matches!(receiver, "self" | "cls"))
-                .then(|| Callee::OnSelf(node_text(attribute, source)))
+            (kind(object) == "identifier" && matches!(receiver, "self" | "cls"))
+                .then(|| Callee::OnSelf(node_bytes(attribute, source)))
         }
         _ => None,
     }

@@ -13,14 +13,21 @@ use std::path::Path;
 use tree_sitter::Node;
 
 use super::{
-    Callee, Child, Construct, Container, FunctionShape, LogicalOp, StructureKind, Syntax, node_text,
+    Callee, Child, Construct, Container, FunctionShape, KindNames, LogicalOp, StructureKind,
+    Syntax, node_bytes, node_text,
 };
+
+static KINDS: KindNames = KindNames::new(|| tree_sitter_rust::LANGUAGE.into());
+
+fn kind(node: Node) -> &'static str {
+    KINDS.of(node)
+}
 
 pub(crate) struct Rust;
 
 impl Syntax for Rust {
     fn function<'tree>(&self, node: Node<'tree>, source: &[u8]) -> Option<FunctionShape<'tree>> {
-        if node.kind() != "function_item" {
+        if kind(node) != "function_item" {
             return None;
         }
         let name = node_text(node.child_by_field_name("name")?, source).to_string();
@@ -36,7 +43,7 @@ impl Syntax for Rust {
     }
 
     fn container(&self, node: Node, source: &[u8]) -> Option<Container> {
-        let (name, is_type) = match node.kind() {
+        let (name, is_type) = match kind(node) {
             "impl_item" => (type_name(node.child_by_field_name("type")?, source), true),
             "trait_item" => (node_text(node.child_by_field_name("name")?, source), true),
             "mod_item" => (node_text(node.child_by_field_name("name")?, source), false),
@@ -53,9 +60,9 @@ impl Syntax for Rust {
     }
 
     fn classify<'s>(&self, node: Node, parent: Option<Node>, source: &'s [u8]) -> Construct<'s> {
-        match node.kind() {
+        match kind(node) {
             "if_expression" => {
-                if parent.is_some_and(|parent| parent.kind() == "else_clause") {
+                if parent.is_some_and(|parent| kind(parent) == "else_clause") {
                     Construct::Hybrid { is_else_if: true }
                 } else {
                     Construct::Structure(StructureKind::If)
@@ -65,7 +72,7 @@ impl Syntax for Rust {
             "else_clause" => {
                 if node
                     .named_child(0)
-                    .is_some_and(|child| child.kind() == "block")
+                    .is_some_and(|child| kind(child) == "block")
                 {
                     Construct::Hybrid { is_else_if: false }
                 } else {
@@ -81,10 +88,7 @@ impl Syntax for Rust {
             "let_declaration" if node.child_by_field_name("alternative").is_some() => {
                 Construct::Structure(StructureKind::LetElse)
             }
-            "binary_expression" => match node
-                .child_by_field_name("operator")
-                .map(|operator| operator.kind())
-            {
+            "binary_expression" => match node.child_by_field_name("operator").map(kind) {
                 Some("&&") => Construct::Logical(LogicalOp::And),
                 Some("||") => Construct::Logical(LogicalOp::Or),
                 _ => Construct::Plain,
@@ -94,7 +98,7 @@ impl Syntax for Rust {
                 let mut cursor = node.walk();
                 let labelled = node
                     .named_children(&mut cursor)
-                    .any(|child| child.kind() == "label");
+                    .any(|child| kind(child) == "label");
                 if labelled {
                     Construct::LabelledJump
                 } else {
@@ -117,14 +121,14 @@ impl Syntax for Rust {
             Construct::Structure(StructureKind::If) | Construct::Hybrid { is_else_if: true } => {
                 field == Some("consequence")
             }
-            Construct::Hybrid { is_else_if: false } => child.node.kind() == "block",
+            Construct::Hybrid { is_else_if: false } => kind(child.node) == "block",
             Construct::Structure(StructureKind::Loop | StructureKind::Match { .. }) => {
                 field == Some("body")
             }
             Construct::Structure(StructureKind::LetElse) => field == Some("alternative"),
-            Construct::NestingOnly => match parent.kind() {
+            Construct::NestingOnly => match kind(parent) {
                 "function_item" | "closure_expression" => field == Some("body"),
-                _ => child.node.kind() == "block",
+                _ => kind(child.node) == "block",
             },
             _ => false,
         }
@@ -136,15 +140,15 @@ impl Syntax for Rust {
         parent: Node,
         source: &[u8],
     ) -> Option<tree_sitter::Range> {
-        if node.kind() != "macro_invocation"
-            || !matches!(parent.kind(), "source_file" | "declaration_list")
+        if kind(node) != "macro_invocation"
+            || !matches!(kind(parent), "source_file" | "declaration_list")
         {
             return None;
         }
         let mut cursor = node.walk();
         let body = node
             .named_children(&mut cursor)
-            .find(|child| child.kind() == "token_tree")?;
+            .find(|child| kind(*child) == "token_tree")?;
         let (start, end) = (body.start_byte(), body.end_byte());
         // Only `{ ... }` and `( ... )` bodies hold items; `[...]` is an expression list.
         let delimited = matches!(
@@ -183,12 +187,12 @@ impl Syntax for Rust {
     }
 
     fn is_test_item(&self, node: Node, preceding: &[Node], source: &[u8]) -> bool {
-        if !matches!(node.kind(), "mod_item" | "function_item") {
+        if !matches!(kind(node), "mod_item" | "function_item") {
             return false;
         }
         // Attributes are the item's preceding siblings, possibly mixed with comments.
         for sibling in preceding.iter().rev() {
-            match sibling.kind() {
+            match kind(*sibling) {
                 "attribute_item" => {
                     if is_test_attribute(node_text(*sibling, source)) {
                         return true;
@@ -226,7 +230,7 @@ fn count_parameters(parameters: Node) -> u32 {
         .named_children(&mut cursor)
         .filter(|parameter| {
             matches!(
-                parameter.kind(),
+                kind(*parameter),
                 "parameter" | "self_parameter" | "variadic_parameter"
             )
         })
@@ -241,7 +245,7 @@ fn count_arms(match_expression: Node) -> u32 {
     let mut cursor = body.walk();
     let count = body
         .named_children(&mut cursor)
-        .filter(|child| child.kind() == "match_arm")
+        .filter(|child| kind(*child) == "match_arm")
         .count();
     u32::try_from(count).unwrap_or(u32::MAX)
 }
@@ -250,7 +254,7 @@ fn count_arms(match_expression: Node) -> u32 {
 fn type_name<'s>(node: Node, source: &'s [u8]) -> &'s str {
     let mut node = node;
     loop {
-        let inner = match node.kind() {
+        let inner = match kind(node) {
             "generic_type" | "reference_type" => node.child_by_field_name("type"),
             "scoped_type_identifier" => node.child_by_field_name("name"),
             _ => None,
@@ -264,22 +268,22 @@ fn type_name<'s>(node: Node, source: &'s [u8]) -> &'s str {
 
 fn callee<'s>(call: Node, source: &'s [u8]) -> Option<Callee<'s>> {
     let function = call.child_by_field_name("function")?;
-    match function.kind() {
-        "identifier" => Some(Callee::Bare(node_text(function, source))),
+    match kind(function) {
+        "identifier" => Some(Callee::Bare(node_bytes(function, source))),
         "field_expression" => {
             let value = function.child_by_field_name("value")?;
             let field = function.child_by_field_name("field")?;
-            (value.kind() == "self").then(|| Callee::OnSelf(node_text(field, source)))
+            (kind(value) == "self").then(|| Callee::OnSelf(node_bytes(field, source)))
         }
         "scoped_identifier" => {
             let path = function.child_by_field_name("path")?;
-            let name = node_text(function.child_by_field_name("name")?, source);
+            let name = node_bytes(function.child_by_field_name("name")?, source);
             let path_text = node_text(path, source);
             if path_text == "Self" {
                 Some(Callee::OnSelf(name))
             } else {
                 Some(Callee::OnType {
-                    ty: type_name(path, source),
+                    ty: type_name(path, source).as_bytes(),
                     name,
                 })
             }
