@@ -256,7 +256,7 @@ fn root_kinds(language: &Language, query: &Query) -> Vec<bool> {
             None => return Vec::new(),
         }
     }
-    let count = usize::from(grammar.node_kind_count());
+    let count = grammar.node_kind_count();
     let mut roots = vec![false; count];
     for (id, root) in roots.iter_mut().enumerate() {
         let Ok(id) = u16::try_from(id) else { break };
