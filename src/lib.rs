@@ -215,8 +215,14 @@ pub fn fuzz_analyze(data: &[u8]) {
     let text = String::from_utf8_lossy(rest);
     let config = Config::default();
     let mut parsers = analysis::Parsers::default();
+    let source = analysis::Source {
+        language,
+        relative: "fuzz",
+        text: &text,
+        is_test: false,
+    };
     let (report, _) =
-        analysis::analyze_source(&mut parsers, language, "fuzz", &text, false, &config, true);
+        analysis::analyze_source(&mut parsers, &source, &config, analysis::Smells::Wait);
     if let Some(report) = report {
         let analysis = analysis::Analysis {
             files: vec![report],

@@ -32,32 +32,16 @@
 
 ; ---------------------------------------------------------------------------------------------
 ; ref-owned-param (clippy ptr_arg, borrowed_box)
-; Trait impls are left out: their signatures are dictated by the trait. `&mut Vec<T>` is fine
+; Trait impls are left out (`not-in`): their signatures are dictated by the trait. `&mut Vec<T>` is fine
 ; (the callee may push), so only plain `&` and `&'a` references are matched. `&Box<dyn Any>` is
 ; left out: `&dyn Any` would silently accept the Box itself as the Any at call sites.
-([(source_file
-    (function_item parameters: (parameters (parameter
-      type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-             (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell))))
-  (mod_item body: (declaration_list
-    (function_item parameters: (parameters (parameter
-      type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-             (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))))
-  (impl_item !trait body: (declaration_list
-    (function_item parameters: (parameters (parameter
-      type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-             (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))))
-  (trait_item body: (declaration_list
-    [(function_item parameters: (parameters (parameter
-       type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-              (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))
-     (function_signature_item parameters: (parameters (parameter
-       type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-              (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))]))
-  (block
-    (function_item parameters: (parameters (parameter
-      type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
-             (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell))))]
+([(function_item parameters: (parameters (parameter
+    type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
+           (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))
+  (function_signature_item parameters: (parameters (parameter
+    type: [(reference_type . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])
+           (reference_type . (lifetime) . type: [(generic_type type: (type_identifier) @owned) (type_identifier) @owned])] @smell)))]
+ (#set! not-in "impl_item.trait")
  (#any-of? @owned "Vec" "String" "Box" "PathBuf")
  (#not-match? @smell "Box\\s*<\\s*dyn\\s+((std|core)::any::)?Any\\b")
  (#set! id "ref-owned-param")

@@ -76,8 +76,9 @@ const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
 /// queries too (`scan`); `metrics` does without them.
 pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
-    // Compiling a language's queries takes a tenth of a second or more: start it now, beside
-    // the parsing, rather than stall every worker on it when the first file needs it.
+    // Compiling a language's queries takes a tenth of a second or more: it runs on its own
+    // thread while the workers parse and measure. Files finished before it is done keep
+    // their trees and get their smells in a second pass, so no worker waits for it.
     let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
     present.sort_by_key(|language| language.index());
     present.dedup_by_key(|language| language.index());
@@ -86,11 +87,16 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
             let _ = smells::queries(language);
         });
     }
-    let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = candidates
+    let smells = if with_smells {
+        Smells::IfReady
+    } else {
+        Smells::Skip
+    };
+    let outcomes: Vec<Outcome> = candidates
         .par_iter()
         .map_init(Parsers::default, |parsers, candidate| {
             match walk::read(candidate, config) {
-                walk::Read::Skipped(message) => (
+                walk::Read::Skipped(message) => Outcome::Done(
                     None,
                     vec![Diagnostic::new(candidate.relative.clone(), message)],
                 ),
@@ -99,17 +105,45 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
                         .language
                         .syntax
                         .is_test_path(Path::new(&candidate.relative));
-                    let (report, diagnostics) = analyze_source(
-                        parsers,
-                        candidate.language,
-                        &candidate.relative,
-                        &text,
+                    let source = Source {
+                        language: candidate.language,
+                        relative: &candidate.relative,
+                        text: &text,
                         is_test,
-                        config,
-                        with_smells,
-                    );
-                    (report, diagnostics)
+                    };
+                    match measure_source(parsers, &source, smells) {
+                        Ok(measured) if measured.smells_pending => {
+                            Outcome::Pending(Box::new((text.clone(), measured)))
+                        }
+                        Ok(measured) => {
+                            let (report, diagnostics) = finish(&source, config, measured);
+                            Outcome::Done(Some(report), diagnostics)
+                        }
+                        Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
+                    }
                 }
+            }
+        })
+        .collect();
+    let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = outcomes
+        .into_par_iter()
+        .zip(candidates.par_iter())
+        .map(|(outcome, candidate)| match outcome {
+            Outcome::Done(report, diagnostics) => (report, diagnostics),
+            Outcome::Pending(pending) => {
+                let (text, mut measured) = *pending;
+                let source = Source {
+                    language: candidate.language,
+                    relative: &candidate.relative,
+                    text: &text,
+                    is_test: candidate
+                        .language
+                        .syntax
+                        .is_test_path(Path::new(&candidate.relative)),
+                };
+                late_smells(&source, &mut measured);
+                let (report, diagnostics) = finish(&source, config, measured);
+                (Some(report), diagnostics)
             }
         })
         .collect();
@@ -119,6 +153,41 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
         diagnostics.extend(file_diagnostics);
     }
     Analysis { files, diagnostics }
+}
+
+/// What becomes of a file in the parallel pass.
+enum Outcome {
+    Done(Option<FileReport>, Vec<Diagnostic>),
+    /// Measured, with its trees kept until the smell queries are ready.
+    Pending(Box<(String, Measured)>),
+}
+
+/// Whether and when a file's smell queries run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Smells {
+    Skip,
+    /// Run them, waiting for them to compile if need be.
+    Wait,
+    /// Run them if they are compiled; otherwise keep the trees for [`late_smells`].
+    IfReady,
+}
+
+/// One file's text and what is known about it.
+pub(crate) struct Source<'a> {
+    pub(crate) language: &'static Language,
+    pub(crate) relative: &'a str,
+    pub(crate) text: &'a str,
+    pub(crate) is_test: bool,
+}
+
+/// A parsed and measured file.
+pub(crate) struct Measured {
+    functions: Vec<FunctionReport>,
+    diagnostics: Vec<Diagnostic>,
+    matches: Vec<smells::SmellMatch>,
+    /// The smell queries still have to run, over these trees.
+    smells_pending: bool,
+    trees: Vec<Tree>,
 }
 
 /// One parser per language, reused for every file a thread analyses.
@@ -190,47 +259,66 @@ impl Parsers {
     }
 }
 
-/// Parses and analyses one file's text. Functions that contain syntax errors are left out
-/// (their numbers would be wrong); the first error is reported as a diagnostic.
+/// Parses and analyses one file's text, smells included. Functions that contain syntax
+/// errors are left out (their numbers would be wrong); the first error is reported as a
+/// diagnostic.
 pub(crate) fn analyze_source(
     parsers: &mut Parsers,
-    language: &'static Language,
-    relative: &str,
-    text: &str,
-    is_test_file: bool,
+    source: &Source,
     config: &Config,
-    with_smells: bool,
+    smells: Smells,
 ) -> (Option<FileReport>, Vec<Diagnostic>) {
+    match measure_source(parsers, source, smells) {
+        Ok(mut measured) => {
+            late_smells(source, &mut measured);
+            let (report, diagnostics) = finish(source, config, measured);
+            (Some(report), diagnostics)
+        }
+        Err(diagnostic) => (None, vec![diagnostic]),
+    }
+}
+
+/// Parses the file and its item-level macro bodies, measures every function and, when the
+/// queries are at hand, runs them at the nodes the same walks collected.
+fn measure_source(
+    parsers: &mut Parsers,
+    source: &Source,
+    smells: Smells,
+) -> Result<Measured, Diagnostic> {
+    let (language, relative, text) = (source.language, source.relative, source.text);
+    let tree = parsers
+        .parse(language, text)
+        .map_err(|message| Diagnostic::new(relative, message))?;
+    let bytes = text.as_bytes();
     let mut diagnostics = Vec::new();
-    let tree = match parsers.parse(language, text) {
-        Ok(tree) => tree,
-        Err(message) => return (None, vec![Diagnostic::new(relative, message)]),
-    };
-    let source = text.as_bytes();
     let root = tree.root_node();
     if root.has_error() {
         diagnostics.push(syntax_error_diagnostic(relative, root));
     }
-    // Smell queries start only at nodes the walks below collect; without them (`metrics`,
-    // or queries that failed to compile) nothing is collected.
-    let queries = if with_smells {
-        match smells::queries(language) {
-            Ok(queries) => Some(queries),
-            Err(error) => {
-                diagnostics.push(Diagnostic::new(relative, error.to_string()));
-                None
-            }
+    let (queries, smells_pending) = match smells {
+        Smells::Skip => (None, false),
+        Smells::Wait => (Some(smells::queries(language)), false),
+        Smells::IfReady => match smells::queries_if_ready(language) {
+            Some(queries) => (Some(queries), false),
+            None => (None, true),
+        },
+    };
+    let queries = match queries {
+        Some(Ok(queries)) => Some(queries),
+        Some(Err(error)) => {
+            diagnostics.push(Diagnostic::new(relative, error.to_string()));
+            None
         }
-    } else {
-        None
+        None => None,
     };
     let roots: &'static [bool] = queries.map_or(&[], |queries| queries.roots.as_slice());
     // Functions and smells in the main tree, then in item-level macro bodies
     // (`cfg_rt! { ... }`), each parsed on its own.
     let mut discovery = Discovery::default();
     let mut matches = Vec::new();
+    let mut trees = Vec::new();
     let mut collector = Collector::new(roots);
-    discovery.visit(language, relative, root, None, source, &mut collector);
+    discovery.visit(language, relative, root, None, bytes, &mut collector);
     if let Some(queries) = queries {
         matches.extend(smells::run_queries(
             language,
@@ -238,9 +326,12 @@ pub(crate) fn analyze_source(
             &tree,
             &collector.candidates,
             relative,
-            source,
-            is_test_file,
+            bytes,
+            source.is_test,
         ));
+    }
+    if smells_pending {
+        trees.push(tree);
     }
     let mut next = 0;
     while next < discovery.macro_bodies.len().min(MAX_MACRO_BODIES) {
@@ -256,7 +347,7 @@ pub(crate) fn analyze_source(
             relative,
             subtree.root_node(),
             scope,
-            source,
+            bytes,
             &mut collector,
         );
         if let Some(queries) = queries {
@@ -266,13 +357,76 @@ pub(crate) fn analyze_source(
                 &subtree,
                 &collector.candidates,
                 relative,
-                source,
-                is_test_file,
+                bytes,
+                source.is_test,
             ));
+        }
+        if smells_pending {
+            trees.push(subtree);
         }
     }
     let mut functions = discovery.functions;
     functions.sort_by_key(|report| (report.location.start_byte, report.location.end_byte));
+    Ok(Measured {
+        functions,
+        diagnostics,
+        matches,
+        smells_pending,
+        trees,
+    })
+}
+
+/// Runs the smell queries over the trees a file kept, waiting for them to compile.
+fn late_smells(source: &Source, measured: &mut Measured) {
+    if !measured.smells_pending {
+        return;
+    }
+    measured.smells_pending = false;
+    let queries = match smells::queries(source.language) {
+        Ok(queries) => queries,
+        Err(error) => {
+            measured
+                .diagnostics
+                .push(Diagnostic::new(source.relative, error.to_string()));
+            return;
+        }
+    };
+    for tree in std::mem::take(&mut measured.trees) {
+        // A plain walk offers every node; the first pass collected them while measuring.
+        let mut collector = Collector::new(queries.roots.as_slice());
+        let mut cursor = tree.walk();
+        'walk: loop {
+            collector.offer(cursor.node());
+            if cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+            }
+        }
+        measured.matches.extend(smells::run_queries(
+            source.language,
+            queries,
+            &tree,
+            &collector.candidates,
+            source.relative,
+            source.text.as_bytes(),
+            source.is_test,
+        ));
+    }
+}
+
+/// Turns a measured file into its report: metric findings, smell findings, ids.
+fn finish(source: &Source, config: &Config, measured: Measured) -> (FileReport, Vec<Diagnostic>) {
+    let (language, relative) = (source.language, source.relative);
+    let Measured {
+        functions,
+        diagnostics,
+        matches,
+        ..
+    } = measured;
     let mut findings = Vec::new();
     let thresholds = config.thresholds(language);
     let mut names: HashMap<&str, u32> = HashMap::new();
@@ -333,7 +487,7 @@ pub(crate) fn analyze_source(
         functions,
         findings,
     };
-    (Some(report), diagnostics)
+    (report, diagnostics)
 }
 
 fn normalize(code: &str) -> String {

@@ -129,6 +129,9 @@ pub(crate) struct SmellQueries {
     skip_in_tests: Vec<bool>,
     /// Per pattern, node kinds the `@smell` node's parent must not have (`not-parent`).
     not_parent: Vec<Vec<String>>,
+    /// Per pattern, ancestors the `@smell` node must not have (`not-in`: `kind` or
+    /// `kind.field`, the latter only when the ancestor has that field).
+    not_in: Vec<Vec<(String, Option<String>)>>,
     smell_capture: u32,
     /// Indexed by node kind id: whether some pattern's outermost node has that kind. When
     /// every pattern has a named root, the queries run only at such nodes (see
@@ -149,11 +152,21 @@ pub(crate) enum QueryError {
 pub(crate) fn queries(
     language: &'static Language,
 ) -> Result<&'static SmellQueries, &'static QueryError> {
-    static CACHE: OnceLock<Vec<OnceLock<Result<SmellQueries, QueryError>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| LANGUAGES.iter().map(|_| OnceLock::new()).collect());
-    cache[language.index()]
+    cache()[language.index()]
         .get_or_init(|| compile(language))
         .as_ref()
+}
+
+/// The compiled queries of `language` if they are ready, without waiting for them.
+pub(crate) fn queries_if_ready(
+    language: &'static Language,
+) -> Option<Result<&'static SmellQueries, &'static QueryError>> {
+    cache()[language.index()].get().map(Result::as_ref)
+}
+
+fn cache() -> &'static [OnceLock<Result<SmellQueries, QueryError>>] {
+    static CACHE: OnceLock<Vec<OnceLock<Result<SmellQueries, QueryError>>>> = OnceLock::new();
+    CACHE.get_or_init(|| LANGUAGES.iter().map(|_| OnceLock::new()).collect())
 }
 
 pub(crate) fn query_rules(
@@ -177,6 +190,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
     let mut pattern_rule = Vec::with_capacity(query.pattern_count());
     let mut skip_in_tests = Vec::with_capacity(query.pattern_count());
     let mut not_parent = Vec::with_capacity(query.pattern_count());
+    let mut not_in = Vec::with_capacity(query.pattern_count());
     for pattern in 0..query.pattern_count() {
         let line = language.smells[..query.start_byte_for_pattern(pattern)]
             .lines()
@@ -221,6 +235,19 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         });
         pattern_rule.push(rule_index);
         skip_in_tests.push(property("skip-in-tests") == Some("true"));
+        not_in.push(
+            property("not-in")
+                .map(|entries| {
+                    entries
+                        .split(',')
+                        .map(|entry| match entry.trim().split_once('.') {
+                            Some((kind, field)) => (kind.to_string(), Some(field.to_string())),
+                            None => (entry.trim().to_string(), None),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
         not_parent.push(
             property("not-parent")
                 .map(|kinds| {
@@ -239,6 +266,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         rules,
         skip_in_tests,
         not_parent,
+        not_in,
         smell_capture,
         roots,
     })
@@ -412,6 +440,9 @@ pub(crate) fn run_queries(
             {
                 continue;
             }
+            if is_inside(node, &queries.not_in[pattern]) {
+                continue;
+            }
             if queries.skip_in_tests[pattern] {
                 let ranges =
                     test_ranges.get_or_insert_with(|| test_item_ranges(language, tree, source));
@@ -446,6 +477,28 @@ pub(crate) fn run_queries(
             && a.location.end_byte == b.location.end_byte
     });
     found
+}
+
+/// Whether an ancestor of `node` is one of `kinds` (with the field, where one is named).
+/// `Node::parent` walks from the root, but this runs only for matches of rules that ask.
+fn is_inside(node: Node, kinds: &[(String, Option<String>)]) -> bool {
+    if kinds.is_empty() {
+        return false;
+    }
+    let mut current = node.parent();
+    while let Some(ancestor) = current {
+        let found = kinds.iter().any(|(kind, field)| {
+            ancestor.kind() == kind
+                && field
+                    .as_deref()
+                    .is_none_or(|field| ancestor.child_by_field_name(field).is_some())
+        });
+        if found {
+            return true;
+        }
+        current = ancestor.parent();
+    }
+    false
 }
 
 /// The byte ranges of test code in the file (outermost items only), in one iterative pass.
