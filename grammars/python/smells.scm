@@ -64,11 +64,13 @@
 ; ---------------------------------------------------------------------------------------------
 ; swallowed-exception (ruff S110 try-except-pass + BLE001, pylint W0718 broad-exception-caught)
 ; Only broad handlers: `except KeyError: pass` is an ordinary EAFP idiom and is not reported.
+; Nor is a handler with a comment in its body: the comment records a deliberate decision.
 ((except_clause
    value: (_) @exc
    (block . (pass_statement)) @body) @smell
  (#match? @exc "^(Exception|BaseException)(\\s+as\\s+[A-Za-z_][A-Za-z0-9_]*)?$")
  (#match? @body "^pass(\\s*#[^\\n]*)*\\s*$")
+ (#not-match? @smell "\\n[^\\n]*#")
  (#set! id "swallowed-exception")
  (#set! message "`except {exc}: pass` silently swallows every error")
  (#set! help "Catch only the exceptions you expect, or at least log them: `except OSError: pass` can become `with contextlib.suppress(OSError): ...`; `except Exception: logger.exception(\"...\")` keeps the traceback."))
