@@ -236,15 +236,18 @@ impl Config {
     }
 }
 
-/// Every rule id a config may name: the metric rules and each language's query rules.
+/// Every rule id a config may name: the metric rules and each language's query rules (read
+/// from the query text: compiling the queries here would cost a fraction of a second).
 pub(crate) fn known_rule_ids() -> Vec<String> {
     let mut ids: Vec<String> = crate::analysis::smells::METRIC_RULES
         .iter()
         .map(|rule| rule.id.to_string())
         .collect();
     for language in LANGUAGES {
-        if let Ok(rules) = crate::analysis::smells::query_rules(language) {
-            ids.extend(rules.iter().map(|rule| rule.id.clone()));
+        for id in crate::analysis::smells::declared_rule_ids(language) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
         }
     }
     ids

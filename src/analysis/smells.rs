@@ -157,6 +157,30 @@ pub(crate) fn queries(
         .as_ref()
 }
 
+/// The rule ids `language`'s query file declares (`(#set! id "...")`), prefixed, in order,
+/// without compiling it. A test checks them against the compiled rules.
+pub(crate) fn declared_rule_ids(language: &Language) -> Vec<String> {
+    const MARK: &str = "#set! id \"";
+    let mut ids = Vec::new();
+    for line in language
+        .smells
+        .lines()
+        .filter(|line| !line.trim_start().starts_with(';'))
+    {
+        let mut rest = line;
+        while let Some(start) = rest.find(MARK) {
+            rest = &rest[start + MARK.len()..];
+            let Some(end) = rest.find('"') else { break };
+            let id = format!("{}/{}", language.name, &rest[..end]);
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+            rest = &rest[end..];
+        }
+    }
+    ids
+}
+
 /// The compiled queries of `language` if they are ready, without waiting for them.
 pub(crate) fn queries_if_ready(
     language: &'static Language,
@@ -603,6 +627,18 @@ mod tests {
                     rule.id
                 );
             }
+        }
+    }
+
+    #[test]
+    fn declared_rule_ids_are_the_compiled_rules() {
+        for language in LANGUAGES {
+            let compiled: Vec<String> = query_rules(language)
+                .unwrap()
+                .iter()
+                .map(|rule| rule.id.clone())
+                .collect();
+            assert_eq!(declared_rule_ids(language), compiled);
         }
     }
 
