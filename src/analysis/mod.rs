@@ -1,23 +1,27 @@
 //! Analysis: walk, parse, measure and find smells. Never fails on broken code: syntax
 //! errors, unreadable or oversized files become [`Diagnostic`]s and the run goes on.
 
+mod discovery;
 pub(crate) mod metrics;
+mod parse;
 pub(crate) mod smells;
 pub(crate) mod walk;
 
+pub(crate) use discovery::Collector;
+use discovery::{Discovery, MAX_MACRO_BODIES};
+pub(crate) use parse::Parsers;
+
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tree_sitter::{Node, ParseOptions, Parser, Tree};
+use tree_sitter::{Node, Tree};
 
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
-use crate::lang::{FunctionShape, Language};
-use metrics::{Identity, Metrics};
+use crate::lang::Language;
+use metrics::Metrics;
 
 /// A file-level problem that did not stop the run: a syntax error, a skipped file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -67,10 +71,6 @@ impl Analysis {
         self.files.iter().flat_map(|file| file.findings.iter())
     }
 }
-
-/// A parse taking longer than this is abandoned with a diagnostic (tree-sitter parses
-/// megabytes per second, so only pathological input gets here).
-const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// Analyses every supported file below `root`, in parallel. `with_smells` runs the smell
 /// queries too (`scan`); `metrics` does without them.
@@ -188,75 +188,6 @@ pub(crate) struct Measured {
     /// The smell queries still have to run, over these trees.
     smells_pending: bool,
     trees: Vec<Tree>,
-}
-
-/// One parser per language, reused for every file a thread analyses.
-#[derive(Default)]
-pub(crate) struct Parsers {
-    parsers: HashMap<usize, Parser>,
-}
-
-impl Parsers {
-    fn parse(&mut self, language: &Language, text: &str) -> Result<Tree, String> {
-        self.parse_ranges(language, text, &[])
-    }
-
-    /// Parses only `range` of `text` (positions stay those of the whole file).
-    fn parse_range(
-        &mut self,
-        language: &Language,
-        text: &str,
-        range: tree_sitter::Range,
-    ) -> Result<Tree, String> {
-        self.parse_ranges(language, text, &[range])
-    }
-
-    fn parse_ranges(
-        &mut self,
-        language: &Language,
-        text: &str,
-        ranges: &[tree_sitter::Range],
-    ) -> Result<Tree, String> {
-        let parser = match self.parsers.entry(language.index()) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let mut parser = Parser::new();
-                parser
-                    .set_language(&(language.grammar)())
-                    .map_err(|error| {
-                        format!("cannot load the {} grammar: {error}", language.name)
-                    })?;
-                entry.insert(parser)
-            }
-        };
-        // An empty list means the whole text.
-        parser
-            .set_included_ranges(ranges)
-            .map_err(|_| "skipped: invalid range to parse".to_string())?;
-        let started = Instant::now();
-        let bytes = text.as_bytes();
-        let mut give_up = |_: &tree_sitter::ParseState| {
-            if started.elapsed() > PARSE_TIME_LIMIT {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        };
-        let tree = parser.parse_with_options(
-            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
-            None,
-            Some(ParseOptions::new().progress_callback(&mut give_up)),
-        );
-        // A cancelled parse leaves state behind; the next parse must start fresh.
-        parser.reset();
-        let _ = parser.set_included_ranges(&[]);
-        tree.ok_or_else(|| {
-            format!(
-                "skipped: parsing took longer than {} s",
-                PARSE_TIME_LIMIT.as_secs()
-            )
-        })
-    }
 }
 
 /// Parses and analyses one file's text, smells included. Functions that contain syntax
@@ -555,168 +486,4 @@ fn syntax_error_diagnostic(path: &str, root: Node) -> Diagnostic {
         path,
         format!("syntax error at line {line} ({what}); functions containing errors were skipped"),
     )
-}
-
-/// A function, class, `impl`, trait or module around the nodes being visited.
-struct Scope {
-    parent: Option<usize>,
-    name: String,
-    /// The type a function directly in this scope is a method of.
-    owner: Option<String>,
-}
-
-/// What the walks collect besides metrics: definitions nested in a measured function's
-/// body, and the nodes where a smell query can start (`roots`, by kind id).
-pub(crate) struct Collector<'tree> {
-    pub(crate) definitions: Vec<Node<'tree>>,
-    pub(crate) candidates: Vec<Node<'tree>>,
-    roots: &'static [bool],
-}
-
-impl<'tree> Collector<'tree> {
-    fn new(roots: &'static [bool]) -> Collector<'tree> {
-        Collector {
-            definitions: Vec::new(),
-            candidates: Vec::new(),
-            roots,
-        }
-    }
-
-    pub(crate) fn offer(&mut self, node: Node<'tree>) {
-        if self
-            .roots
-            .get(usize::from(node.kind_id()))
-            .is_some_and(|&is_root| is_root)
-        {
-            self.candidates.push(node);
-        }
-    }
-}
-
-/// The body of an item-level macro, waiting to be parsed as items of its own.
-struct MacroBody {
-    range: tree_sitter::Range,
-    scope: Option<usize>,
-}
-
-/// At most this many macro bodies are parsed per file (nested ones included).
-const MAX_MACRO_BODIES: usize = 10_000;
-
-/// Finds every function definition, with its qualified name and metrics, across the
-/// file's main tree and the trees of its item-level macro bodies.
-#[derive(Default)]
-struct Discovery {
-    scopes: Vec<Scope>,
-    functions: Vec<FunctionReport>,
-    macro_bodies: Vec<MacroBody>,
-}
-
-impl Discovery {
-    fn visit<'tree>(
-        &mut self,
-        language: &Language,
-        path: &str,
-        root: Node<'tree>,
-        scope: Option<usize>,
-        source: &[u8],
-        collector: &mut Collector<'tree>,
-    ) {
-        let syntax = language.syntax;
-        let mut stack: Vec<(Node, Option<usize>)> = vec![(root, scope)];
-        let mut cursor = root.walk();
-        while let Some((node, scope)) = stack.pop() {
-            collector.offer(node);
-            let mut child_scope = scope;
-            let mut measured_body = None;
-            if let Some(shape) = syntax.function(node, source) {
-                if !node.has_error() {
-                    if let Some(body) = shape.body {
-                        self.measure(language, path, &shape, scope, source, collector);
-                        measured_body = Some(body);
-                    }
-                }
-                self.scopes.push(Scope {
-                    parent: scope,
-                    name: shape.name,
-                    owner: None,
-                });
-                child_scope = Some(self.scopes.len() - 1);
-                // Measuring walked the body and collected the definitions inside it.
-                stack.extend(
-                    collector
-                        .definitions
-                        .drain(..)
-                        .map(|inner| (inner, child_scope)),
-                );
-            } else if let Some(container) = syntax.container(node, source) {
-                self.scopes.push(Scope {
-                    parent: scope,
-                    owner: container.is_type.then(|| container.name.clone()),
-                    name: container.name,
-                });
-                child_scope = Some(self.scopes.len() - 1);
-            }
-            cursor.reset(node);
-            if cursor.goto_first_child() {
-                loop {
-                    let child = cursor.node();
-                    if Some(child) != measured_body {
-                        match syntax.item_macro_body(child, node, source) {
-                            Some(range) => self.macro_bodies.push(MacroBody {
-                                range,
-                                scope: child_scope,
-                            }),
-                            None => stack.push((child, child_scope)),
-                        }
-                    }
-                    if !cursor.goto_next_sibling() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    fn measure<'tree>(
-        &mut self,
-        language: &Language,
-        path: &str,
-        shape: &FunctionShape<'tree>,
-        scope: Option<usize>,
-        source: &[u8],
-        collector: &mut Collector<'tree>,
-    ) {
-        let owner = scope.and_then(|index| self.scopes[index].owner.as_deref());
-        let identity = Identity {
-            name: &shape.name,
-            owner,
-        };
-        let metrics = metrics::measure(language.syntax, shape, &identity, source, collector);
-        let qualified_name = qualify(
-            &self.scopes,
-            scope,
-            &shape.name,
-            language.syntax.separator(),
-        );
-        let location = location(path, shape.node);
-        self.functions.push(FunctionReport {
-            name: shape.name.clone(),
-            qualified_name,
-            start_line: location.start_line,
-            end_line: location.end_line,
-            metrics,
-            location,
-        });
-    }
-}
-
-fn qualify(scopes: &[Scope], scope: Option<usize>, name: &str, separator: &str) -> String {
-    let mut parts = vec![name];
-    let mut current = scope;
-    while let Some(index) = current {
-        parts.push(&scopes[index].name);
-        current = scopes[index].parent;
-    }
-    parts.reverse();
-    parts.join(separator)
 }
