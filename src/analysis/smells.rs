@@ -652,6 +652,38 @@ mod tests {
     }
 
     #[test]
+    fn pattern_roots_reads_outermost_kinds() {
+        let check = |text: &str, expected: Option<&[(&str, bool)]>| {
+            let found = pattern_roots(text);
+            let expected: Option<Vec<(String, bool)>> = expected.map(|roots| {
+                roots
+                    .iter()
+                    .map(|(name, named)| (name.to_string(), *named))
+                    .collect()
+            });
+            assert_eq!(found, expected, "{text}");
+        };
+        check(
+            "(call function: (identifier)) @smell",
+            Some(&[("call", true)]),
+        );
+        check(
+            "((except_clause !value) @smell (#set! id \"x\"))",
+            Some(&[("except_clause", true)]),
+        );
+        check(
+            "([(default_parameter) (typed_default_parameter (x))] @smell)",
+            Some(&[
+                ("typed_default_parameter", true),
+                ("default_parameter", true),
+            ]),
+        );
+        check("[\"==\" (a)] @x", Some(&[("a", true), ("==", false)]));
+        check("((_ (call)) @parent)", None);
+        check("(_) @x", None);
+    }
+
+    #[test]
     fn interpolation_replaces_known_captures_only() {
         let text = interpolate("`{name}` and {missing} {", |name| {
             (name == "name").then_some("a\n   b")
