@@ -76,55 +76,57 @@ impl Analysis {
 /// queries too (`scan`); `metrics` does without them.
 pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
-    // Compiling a language's queries takes a tenth of a second or more: it runs on its own
-    // thread while the workers parse and measure. Files finished before it is done keep
-    // their trees and get their smells in a second pass, so no worker waits for it.
+    // Compiling a language's queries takes a tenth of a second or more. One worker does it
+    // first while the others start parsing and measuring; files they finish before it is
+    // done keep their trees and get their smells in a second pass, so nobody waits.
     let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
     present.sort_by_key(|language| language.index());
     present.dedup_by_key(|language| language.index());
-    for language in present.into_iter().filter(|_| with_smells) {
-        std::thread::spawn(move || {
+    let compile = || {
+        for &language in present.iter().filter(|_| with_smells) {
             let _ = smells::queries(language);
-        });
-    }
+        }
+    };
     let smells = if with_smells {
         Smells::IfReady
     } else {
         Smells::Skip
     };
-    let outcomes: Vec<Outcome> = candidates
-        .par_iter()
-        .map_init(Parsers::default, |parsers, candidate| {
-            match walk::read(candidate, config) {
-                walk::Read::Skipped(message) => Outcome::Done(
-                    None,
-                    vec![Diagnostic::new(candidate.relative.clone(), message)],
-                ),
-                walk::Read::Text(text) => {
-                    let is_test = candidate
-                        .language
-                        .syntax
-                        .is_test_path(Path::new(&candidate.relative));
-                    let source = Source {
-                        language: candidate.language,
-                        relative: &candidate.relative,
-                        text: &text,
-                        is_test,
-                    };
-                    match measure_source(parsers, &source, smells) {
-                        Ok(measured) if measured.smells_pending => {
-                            Outcome::Pending(Box::new((text.clone(), measured)))
+    let ((), outcomes) = rayon::join(compile, || {
+        candidates
+            .par_iter()
+            .map_init(Parsers::default, |parsers, candidate| {
+                match walk::read(candidate, config) {
+                    walk::Read::Skipped(message) => Outcome::Done(
+                        None,
+                        vec![Diagnostic::new(candidate.relative.clone(), message)],
+                    ),
+                    walk::Read::Text(text) => {
+                        let is_test = candidate
+                            .language
+                            .syntax
+                            .is_test_path(Path::new(&candidate.relative));
+                        let source = Source {
+                            language: candidate.language,
+                            relative: &candidate.relative,
+                            text: &text,
+                            is_test,
+                        };
+                        match measure_source(parsers, &source, smells) {
+                            Ok(measured) if measured.smells_pending => {
+                                Outcome::Pending(Box::new((text.clone(), measured)))
+                            }
+                            Ok(measured) => {
+                                let (report, diagnostics) = finish(&source, config, measured);
+                                Outcome::Done(Some(report), diagnostics)
+                            }
+                            Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
                         }
-                        Ok(measured) => {
-                            let (report, diagnostics) = finish(&source, config, measured);
-                            Outcome::Done(Some(report), diagnostics)
-                        }
-                        Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
                     }
                 }
-            }
-        })
-        .collect();
+            })
+            .collect::<Vec<Outcome>>()
+    });
     let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = outcomes
         .into_par_iter()
         .zip(candidates.par_iter())
