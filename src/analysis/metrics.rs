@@ -179,18 +179,25 @@ pub(crate) fn measure<'tree>(
             continue;
         }
         let in_logical = matches!(construct, Construct::Logical(_));
+        // Only structures and nested scopes have children one level deeper; for the rest
+        // (most nodes) the field lookup is skipped.
+        let may_nest = matches!(
+            construct,
+            Construct::Structure(_) | Construct::Hybrid { .. } | Construct::NestingOnly
+        );
         let mut previous = None;
         loop {
             let child = cursor.node();
-            let deeper = syntax.child_nests(
-                node,
-                &construct,
-                Child {
-                    node: child,
-                    field: cursor.field_name(),
-                    previous,
-                },
-            );
+            let deeper = may_nest
+                && syntax.child_nests(
+                    node,
+                    &construct,
+                    Child {
+                        node: child,
+                        field: cursor.field_name(),
+                        previous,
+                    },
+                );
             previous = Some(child);
             let depth = frame.depth + u32::from(deeper && is_control_flow);
             metrics.max_nesting = metrics.max_nesting.max(depth);

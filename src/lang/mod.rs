@@ -166,7 +166,8 @@ pub(crate) trait Syntax {
     fn classify<'s>(&self, node: Node, parent: Option<Node>, source: &'s [u8]) -> Construct<'s>;
 
     /// Whether `child` of `parent` (in field `field`, right after sibling `previous`) sits
-    /// one nesting level deeper than `parent`, given how `parent` was classified.
+    /// one nesting level deeper than `parent`, given how `parent` was classified. Only asked
+    /// for `Structure`, `Hybrid` and `NestingOnly` parents: no other construct nests.
     fn child_nests(&self, parent: Node, construct: &Construct, child: Child) -> bool;
 
     /// If `node` (a child of `parent`) is a macro invocation in item position whose body
