@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod docs;
 mod metrics_fixtures;
 mod regression;
 mod smell_fixtures;
