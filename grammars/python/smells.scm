@@ -335,35 +335,23 @@
 ; unnecessary-lambda (pylint W0108 unnecessary-lambda, ruff PLW0108)
 ; Only a one-parameter lambda passed as an argument whose body calls a plain name or a dotted
 ; name (at most two levels) that does not involve the parameter.
-([(argument_list
-    (lambda
-      parameters: (lambda_parameters . (identifier) @param .)
-      body: (call
-        function: (identifier) @callee
-        arguments: (argument_list . (identifier) @arg .))) @smell)
-  (keyword_argument
-    value: (lambda
-      parameters: (lambda_parameters . (identifier) @param .)
-      body: (call
-        function: (identifier) @callee
-        arguments: (argument_list . (identifier) @arg .))) @smell)]
+((lambda
+   parameters: (lambda_parameters . (identifier) @param .)
+   body: (call
+     function: (identifier) @callee
+     arguments: (argument_list . (identifier) @arg .))) @smell
+ (#set! parent "argument_list,keyword_argument")
  (#eq? @param @arg) (#not-eq? @callee @param)
  (#set! id "unnecessary-lambda")
  (#set! severity "note")
  (#set! message "`{smell}` only forwards its argument to `{callee}`")
  (#set! help "Pass the callable itself: `key=str.lower` instead of `key=lambda s: str.lower(s)`, `map(int, xs)` instead of `map(lambda x: int(x), xs)`."))
-([(argument_list
-    (lambda
-      parameters: (lambda_parameters . (identifier) @param .)
-      body: (call
-        function: (attribute object: [(identifier) @base (attribute object: (identifier) @base)]) @callee
-        arguments: (argument_list . (identifier) @arg .))) @smell)
-  (keyword_argument
-    value: (lambda
-      parameters: (lambda_parameters . (identifier) @param .)
-      body: (call
-        function: (attribute object: [(identifier) @base (attribute object: (identifier) @base)]) @callee
-        arguments: (argument_list . (identifier) @arg .))) @smell)]
+((lambda
+   parameters: (lambda_parameters . (identifier) @param .)
+   body: (call
+     function: (attribute object: [(identifier) @base (attribute object: (identifier) @base)]) @callee
+     arguments: (argument_list . (identifier) @arg .))) @smell
+ (#set! parent "argument_list,keyword_argument")
  (#eq? @param @arg) (#not-eq? @base @param)
  (#set! id "unnecessary-lambda")
  (#set! severity "note")

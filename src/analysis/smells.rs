@@ -127,6 +127,8 @@ pub(crate) struct SmellQueries {
     pattern_rule: Vec<usize>,
     pub(crate) rules: Vec<Rule>,
     skip_in_tests: Vec<bool>,
+    /// Per pattern, node kinds the `@smell` node's parent must have (`parent`), if any.
+    parent: Vec<Vec<String>>,
     /// Per pattern, node kinds the `@smell` node's parent must not have (`not-parent`).
     not_parent: Vec<Vec<String>>,
     /// Per pattern, ancestors the `@smell` node must not have (`not-in`: `kind` or
@@ -214,6 +216,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
     let mut pattern_rule = Vec::with_capacity(query.pattern_count());
     let mut skip_in_tests = Vec::with_capacity(query.pattern_count());
     let mut not_parent = Vec::with_capacity(query.pattern_count());
+    let mut parent = Vec::with_capacity(query.pattern_count());
     let mut not_in = Vec::with_capacity(query.pattern_count());
     for pattern in 0..query.pattern_count() {
         let line = language.smells[..query.start_byte_for_pattern(pattern)]
@@ -272,16 +275,18 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
                 })
                 .unwrap_or_default(),
         );
-        not_parent.push(
-            property("not-parent")
+        let kinds = |key: &str| -> Vec<String> {
+            property(key)
                 .map(|kinds| {
                     kinds
                         .split(',')
                         .map(|kind| kind.trim().to_string())
                         .collect()
                 })
-                .unwrap_or_default(),
-        );
+                .unwrap_or_default()
+        };
+        parent.push(kinds("parent"));
+        not_parent.push(kinds("not-parent"));
     }
     let roots = root_kinds(language, &query);
     Ok(SmellQueries {
@@ -289,6 +294,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         pattern_rule,
         rules,
         skip_in_tests,
+        parent,
         not_parent,
         not_in,
         smell_capture,
@@ -455,14 +461,14 @@ pub(crate) fn run_queries(
             if node.has_error() {
                 continue;
             }
-            let not_parent = &queries.not_parent[pattern];
+            let (parent, not_parent) = (&queries.parent[pattern], &queries.not_parent[pattern]);
             // `Node::parent` walks from the root, but only for the few matches that ask.
-            if !not_parent.is_empty()
-                && node
-                    .parent()
-                    .is_some_and(|parent| not_parent.iter().any(|kind| kind == parent.kind()))
-            {
-                continue;
+            if !parent.is_empty() || !not_parent.is_empty() {
+                let kind = node.parent().map_or("", |parent| parent.kind());
+                let allowed = parent.is_empty() || parent.iter().any(|wanted| wanted == kind);
+                if !allowed || not_parent.iter().any(|unwanted| unwanted == kind) {
+                    continue;
+                }
             }
             if is_inside(node, &queries.not_in[pattern]) {
                 continue;
