@@ -250,35 +250,14 @@ fn measure_source(
     let mut discovery = Discovery::default();
     let mut matches = Vec::new();
     let mut trees = Vec::new();
-    let mut collector = Collector::new(roots);
-    discovery.visit(language, relative, root, None, bytes, &mut collector);
-    if let Some(queries) = queries {
-        matches.extend(smells::run_queries(
-            language,
-            queries,
-            &tree,
-            &collector.candidates,
-            relative,
-            bytes,
-            source.is_test,
-        ));
-    }
-    if smells_pending {
-        trees.push(tree);
-    }
-    let mut next = 0;
-    while next < discovery.macro_bodies.len().min(MAX_MACRO_BODIES) {
-        let body = &discovery.macro_bodies[next];
-        next += 1;
-        let scope = body.scope;
-        let Ok(subtree) = parsers.parse_range(language, text, body.range) else {
-            continue;
-        };
+    let mut next_body = 0;
+    let mut current = Some((tree, None));
+    while let Some((tree, scope)) = current.take() {
         let mut collector = Collector::new(roots);
         discovery.visit(
             language,
             relative,
-            subtree.root_node(),
+            tree.root_node(),
             scope,
             bytes,
             &mut collector,
@@ -287,7 +266,7 @@ fn measure_source(
             matches.extend(smells::run_queries(
                 language,
                 queries,
-                &subtree,
+                &tree,
                 &collector.candidates,
                 relative,
                 bytes,
@@ -295,7 +274,15 @@ fn measure_source(
             ));
         }
         if smells_pending {
-            trees.push(subtree);
+            trees.push(tree);
+        }
+        // The visits so far may have found macro bodies; parse the next one that parses.
+        while current.is_none() && next_body < discovery.macro_bodies.len().min(MAX_MACRO_BODIES) {
+            let body = &discovery.macro_bodies[next_body];
+            next_body += 1;
+            if let Ok(subtree) = parsers.parse_range(language, text, body.range) {
+                current = Some((subtree, body.scope));
+            }
         }
     }
     let mut functions = discovery.functions;
