@@ -104,7 +104,12 @@ pub(crate) fn measure<'tree>(
         let nesting = frame.nesting;
         let mut in_definition = frame.in_definition;
         if !in_definition {
-            if syntax.function(node, source).is_some() || syntax.container(node, source).is_some() {
+            let is_definition = match construct {
+                Construct::Container => true,
+                Construct::NestingOnly => syntax.function(node, source).is_some(),
+                _ => false,
+            };
+            if is_definition {
                 collector.definitions.push(node);
                 in_definition = true;
             } else {
@@ -144,7 +149,7 @@ pub(crate) fn measure<'tree>(
             Construct::Return => metrics.returns += u32::from(!frame.nested),
             Construct::Clause => metrics.cyclomatic_complexity += 1,
             Construct::Opaque => continue,
-            Construct::NestingOnly | Construct::Plain => {}
+            Construct::NestingOnly | Construct::Plain | Construct::Container => {}
         }
         let is_control_flow = matches!(
             construct,

@@ -134,6 +134,9 @@ pub(crate) enum Construct<'s> {
     Clause,
     /// A macro invocation or anything else whose inside is not code we score.
     Opaque,
+    /// A class, `impl`, trait or module: scored like `Plain`, but a definition of its own
+    /// (see [`Syntax::container`]).
+    Container,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

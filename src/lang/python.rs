@@ -77,6 +77,7 @@ impl Syntax for Python {
             "return_statement" => Construct::Return,
             "call" => callee(node, source).map_or(Construct::Plain, Construct::Call),
             "decorator" => Construct::Opaque,
+            "class_definition" => Construct::Container,
             _ => Construct::Plain,
         }
     }

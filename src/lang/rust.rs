@@ -111,6 +111,7 @@ impl Syntax for Rust {
             "return_expression" => Construct::Return,
             "call_expression" => callee(node, source).map_or(Construct::Plain, Construct::Call),
             "macro_invocation" | "attribute_item" | "inner_attribute_item" => Construct::Opaque,
+            "impl_item" | "trait_item" | "mod_item" => Construct::Container,
             _ => Construct::Plain,
         }
     }
