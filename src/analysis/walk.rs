@@ -22,30 +22,30 @@ pub(crate) struct Candidate {
     pub(crate) language: &'static Language,
 }
 
-/// Lists the candidate files below `root` (or `root` itself, if it is a file), sorted by
-/// relative path.
-pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<Diagnostic>) {
-    let mut diagnostics = Vec::new();
+/// The candidate files below `root` (or `root` itself, if it is a file), in walk order, as
+/// the walk finds them (so that analysis can start before it ends); walk errors come as
+/// diagnostics.
+pub(crate) fn candidates<'a>(
+    root: &'a Path,
+    config: &Config,
+) -> Box<dyn Iterator<Item = Result<Candidate, Diagnostic>> + Send + 'a> {
     if root.is_file() {
         let relative = root
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
         let found = match Language::for_path(root) {
-            Some(language) => vec![Candidate {
+            Some(language) => Ok(Candidate {
                 path: root.to_path_buf(),
                 relative,
                 language,
-            }],
-            None => {
-                diagnostics.push(Diagnostic::new(
-                    relative,
-                    "not a Rust or Python file (by extension); nothing to analyse",
-                ));
-                Vec::new()
-            }
+            }),
+            None => Err(Diagnostic::new(
+                relative,
+                "not a Rust or Python file (by extension); nothing to analyse",
+            )),
         };
-        return (found, diagnostics);
+        return Box::new(std::iter::once(found));
     }
     let mut overrides = OverrideBuilder::new(root);
     for pattern in &config.excludes {
@@ -57,33 +57,27 @@ pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<D
     if let Ok(overrides) = overrides.build() {
         builder.overrides(overrides);
     }
-    let mut found = Vec::new();
-    for entry in builder.build() {
+    Box::new(builder.build().filter_map(move |entry| {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                diagnostics.push(Diagnostic::new(
+                return Some(Err(Diagnostic::new(
                     error_path(&error, root),
                     format!("cannot walk: {error}"),
-                ));
-                continue;
+                )));
             }
         };
         if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-            continue;
+            return None;
         }
         let path = entry.into_path();
-        let Some(language) = Language::for_path(&path) else {
-            continue;
-        };
-        found.push(Candidate {
+        let language = Language::for_path(&path)?;
+        Some(Ok(Candidate {
             relative: relative_path(root, &path),
             path,
             language,
-        });
-    }
-    found.sort_by(|a, b| a.relative.cmp(&b.relative));
-    (found, diagnostics)
+        }))
+    }))
 }
 
 /// What reading a candidate produced.
