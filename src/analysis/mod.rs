@@ -14,15 +14,13 @@ pub(crate) use parse::Parsers;
 use std::collections::HashMap;
 use std::path::Path;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rayon::prelude::*;
 use serde::Serialize;
 use tree_sitter::{Node, Tree};
 
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
-use crate::lang::{LANGUAGES, Language};
+use crate::lang::Language;
 use metrics::Metrics;
 
 /// A file-level problem that did not stop the run: a syntax error, a skipped file.
@@ -77,43 +75,64 @@ impl Analysis {
 /// Analyses every supported file below `root`, in parallel. `with_smells` runs the smell
 /// queries too (`scan`); `metrics` does without them.
 pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analysis {
+    let (candidates, mut diagnostics) = walk::candidates(root, config);
+    // Compiling a language's queries takes a tenth of a second or more. One worker does it
+    // first while the others start parsing and measuring; files they finish before it is
+    // done keep their trees and get their smells in a second pass, so nobody waits.
+    let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
+    present.sort_by_key(|language| language.index());
+    present.dedup_by_key(|language| language.index());
+    let compile = || {
+        for &language in present.iter().filter(|_| with_smells) {
+            let _ = smells::queries(language);
+        }
+    };
     let smells = if with_smells {
         Smells::IfReady
     } else {
         Smells::Skip
     };
-    // Files are analysed as the walk finds them. Compiling a language's queries takes a
-    // tenth of a second or more: the first file of each language starts it as a job of its
-    // own, and files finished before it is done keep their trees and get their smells in a
-    // second pass, so no worker waits for it.
-    let compiling: Vec<AtomicBool> = LANGUAGES.iter().map(|_| AtomicBool::new(false)).collect();
-    let mut outcomes: Vec<(Option<walk::Candidate>, Outcome)> = walk::candidates(root, config)
-        .par_bridge()
-        .map_init(Parsers::default, |parsers, found| {
-            let candidate = match found {
-                Ok(candidate) => candidate,
-                Err(diagnostic) => return (None, Outcome::Done(None, vec![diagnostic])),
-            };
-            let language = candidate.language;
-            if with_smells && !compiling[language.index()].swap(true, Ordering::Relaxed) {
-                rayon::spawn(move || {
-                    let _ = smells::queries(language);
-                });
-            }
-            let outcome = analyze_candidate(parsers, &candidate, config, smells);
-            (Some(candidate), outcome)
-        })
-        .collect();
-    // Walk order depends on timing; output order must not.
-    outcomes.sort_by(|(a, _), (b, _)| {
-        let a = a.as_ref().map(|candidate| candidate.relative.as_str());
-        let b = b.as_ref().map(|candidate| candidate.relative.as_str());
-        a.cmp(&b)
+    let ((), outcomes) = rayon::join(compile, || {
+        candidates
+            .par_iter()
+            .map_init(Parsers::default, |parsers, candidate| {
+                match walk::read(candidate, config) {
+                    walk::Read::Skipped(message) => Outcome::Done(
+                        None,
+                        vec![Diagnostic::new(candidate.relative.clone(), message)],
+                    ),
+                    walk::Read::Text(text) => {
+                        let is_test = candidate
+                            .language
+                            .syntax
+                            .is_test_path(Path::new(&candidate.relative));
+                        let source = Source {
+                            language: candidate.language,
+                            relative: &candidate.relative,
+                            text: &text,
+                            is_test,
+                        };
+                        match measure_source(parsers, &source, smells) {
+                            Ok(measured) if measured.smells_pending => {
+                                Outcome::Pending(Box::new((text.clone(), measured)))
+                            }
+                            Ok(measured) => {
+                                let (report, diagnostics) = finish(&source, config, measured);
+                                Outcome::Done(Some(report), diagnostics)
+                            }
+                            Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
+                        }
+                    }
+                }
+            })
+            .collect::<Vec<Outcome>>()
     });
     let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = outcomes
         .into_par_iter()
-        .map(|(candidate, outcome)| match (outcome, candidate) {
-            (Outcome::Pending(pending), Some(candidate)) => {
+        .zip(candidates.par_iter())
+        .map(|(outcome, candidate)| match outcome {
+            Outcome::Done(report, diagnostics) => (report, diagnostics),
+            Outcome::Pending(pending) => {
                 let (text, mut measured) = *pending;
                 let source = Source {
                     language: candidate.language,
@@ -128,54 +147,14 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
                 let (report, diagnostics) = finish(&source, config, measured);
                 (Some(report), diagnostics)
             }
-            (Outcome::Done(report, diagnostics), _) => (report, diagnostics),
-            (Outcome::Pending(_), None) => (None, Vec::new()),
         })
         .collect();
     let mut files = Vec::with_capacity(results.len());
-    let mut diagnostics = Vec::new();
     for (report, file_diagnostics) in results {
         files.extend(report);
         diagnostics.extend(file_diagnostics);
     }
-    // Walk errors arrive in timing order; a stable sort by path fixes theirs.
-    diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
     Analysis { files, diagnostics }
-}
-
-/// Reads, parses and measures one file; runs its smell queries if they are ready.
-fn analyze_candidate(
-    parsers: &mut Parsers,
-    candidate: &walk::Candidate,
-    config: &Config,
-    smells: Smells,
-) -> Outcome {
-    let text = match walk::read(candidate, config) {
-        walk::Read::Skipped(message) => {
-            return Outcome::Done(
-                None,
-                vec![Diagnostic::new(candidate.relative.clone(), message)],
-            );
-        }
-        walk::Read::Text(text) => text,
-    };
-    let source = Source {
-        language: candidate.language,
-        relative: &candidate.relative,
-        text: &text,
-        is_test: candidate
-            .language
-            .syntax
-            .is_test_path(Path::new(&candidate.relative)),
-    };
-    match measure_source(parsers, &source, smells) {
-        Ok(measured) if measured.smells_pending => Outcome::Pending(Box::new((text, measured))),
-        Ok(measured) => {
-            let (report, diagnostics) = finish(&source, config, measured);
-            Outcome::Done(Some(report), diagnostics)
-        }
-        Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
-    }
 }
 
 /// What becomes of a file in the parallel pass.

@@ -22,30 +22,30 @@ pub(crate) struct Candidate {
     pub(crate) language: &'static Language,
 }
 
-/// The candidate files below `root` (or `root` itself, if it is a file), in walk order, as
-/// the walk finds them (so that analysis can start before it ends); walk errors come as
-/// diagnostics.
-pub(crate) fn candidates<'a>(
-    root: &'a Path,
-    config: &Config,
-) -> Box<dyn Iterator<Item = Result<Candidate, Diagnostic>> + Send + 'a> {
+/// Lists the candidate files below `root` (or `root` itself, if it is a file), sorted by
+/// relative path.
+pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
     if root.is_file() {
         let relative = root
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
         let found = match Language::for_path(root) {
-            Some(language) => Ok(Candidate {
+            Some(language) => vec![Candidate {
                 path: root.to_path_buf(),
                 relative,
                 language,
-            }),
-            None => Err(Diagnostic::new(
-                relative,
-                "not a Rust or Python file (by extension); nothing to analyse",
-            )),
+            }],
+            None => {
+                diagnostics.push(Diagnostic::new(
+                    relative,
+                    "not a Rust or Python file (by extension); nothing to analyse",
+                ));
+                Vec::new()
+            }
         };
-        return Box::new(std::iter::once(found));
+        return (found, diagnostics);
     }
     let mut overrides = OverrideBuilder::new(root);
     for pattern in &config.excludes {
@@ -57,27 +57,33 @@ pub(crate) fn candidates<'a>(
     if let Ok(overrides) = overrides.build() {
         builder.overrides(overrides);
     }
-    Box::new(builder.build().filter_map(move |entry| {
+    let mut found = Vec::new();
+    for entry in builder.build() {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                return Some(Err(Diagnostic::new(
+                diagnostics.push(Diagnostic::new(
                     error_path(&error, root),
                     format!("cannot walk: {error}"),
-                )));
+                ));
+                continue;
             }
         };
         if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-            return None;
+            continue;
         }
         let path = entry.into_path();
-        let language = Language::for_path(&path)?;
-        Some(Ok(Candidate {
+        let Some(language) = Language::for_path(&path) else {
+            continue;
+        };
+        found.push(Candidate {
             relative: relative_path(root, &path),
             path,
             language,
-        }))
-    }))
+        });
+    }
+    found.sort_by(|a, b| a.relative.cmp(&b.relative));
+    (found, diagnostics)
 }
 
 /// What reading a candidate produced.
