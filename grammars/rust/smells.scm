@@ -61,40 +61,18 @@
    body: (block
      [(let_declaration
         value: (call_expression
-          function: (field_expression value: (call_expression
-       function: [(field_expression field: (field_identifier) @callee)
-                  (generic_function function: (field_expression field: (field_identifier) @callee))]) @recv field: (field_identifier) @unwrap)
+          function: (field_expression
+            value: (call_expression function: (_) @callee) @recv
+            field: (field_identifier) @unwrap)
           arguments: (arguments) @args) @smell)
       (expression_statement
         (call_expression
-          function: (field_expression value: (call_expression
-       function: [(field_expression field: (field_identifier) @callee)
-                  (generic_function function: (field_expression field: (field_identifier) @callee))]) @recv field: (field_identifier) @unwrap)
+          function: (field_expression
+            value: (call_expression function: (_) @callee) @recv
+            field: (field_identifier) @unwrap)
           arguments: (arguments) @args) @smell)]))
- (#any-of? @callee "parse" "from_str" "from_str_radix" "read_to_string" "read_to_end" "read_exact" "write_all" "flush" "read_dir" "metadata" "canonicalize" "set_nonblocking" "sync_all" "try_clone")
+ (#match? @callee "(\\.(parse|from_str|from_str_radix|read_to_string|read_to_end|read_exact|write_all|flush|read_dir|metadata|canonicalize|set_nonblocking|sync_all|try_clone)|^((std::)?(fs::)?File::(open|create)|(std::)?fs::[a-z_]+|((std::)?ffi::)?CString::new|((std::)?string::)?String::from_utf8|((std::)?str::)?from_utf8|[A-Za-z0-9_]+::from_str(_radix)?))(::<[^()]*>)?$")
  (#not-match? @recv "^(b|r#*)?\"")
- (#eq? @ret "Result") (#eq? @unwrap "unwrap") (#eq? @args "()")
- (#set! skip-in-tests "true")
- (#set! id "unwrap-in-result-fn")
- (#set! message "`{recv}.unwrap()` panics on a fallible call inside a function that already returns Result")
- (#set! help "Propagate the error instead of panicking: `let n: u16 = s.parse().unwrap();` -> `let n: u16 = s.parse()?;` (map the error with `.map_err(..)?` if the types differ)."))
-((function_item
-   return_type: [(generic_type type: (type_identifier) @ret)
-                 (generic_type type: (scoped_type_identifier name: (type_identifier) @ret))]
-   body: (block
-     [(let_declaration
-        value: (call_expression
-          function: (field_expression value: (call_expression
-       function: [(scoped_identifier) @callee
-                  (generic_function function: (scoped_identifier) @callee)]) @recv field: (field_identifier) @unwrap)
-          arguments: (arguments) @args) @smell)
-      (expression_statement
-        (call_expression
-          function: (field_expression value: (call_expression
-       function: [(scoped_identifier) @callee
-                  (generic_function function: (scoped_identifier) @callee)]) @recv field: (field_identifier) @unwrap)
-          arguments: (arguments) @args) @smell)]))
- (#match? @callee "^((std::)?(fs::)?File::(open|create)|(std::)?fs::[a-z_]+|((std::)?ffi::)?CString::new|((std::)?string::)?String::from_utf8|((std::)?str::)?from_utf8|[A-Za-z0-9_]+::from_str(_radix)?)$")
  (#eq? @ret "Result") (#eq? @unwrap "unwrap") (#eq? @args "()")
  (#set! skip-in-tests "true")
  (#set! id "unwrap-in-result-fn")
