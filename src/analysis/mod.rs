@@ -96,34 +96,7 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
         candidates
             .par_iter()
             .map_init(Parsers::default, |parsers, candidate| {
-                match walk::read(candidate, config) {
-                    walk::Read::Skipped(message) => Outcome::Done(
-                        None,
-                        vec![Diagnostic::new(candidate.relative.clone(), message)],
-                    ),
-                    walk::Read::Text(text) => {
-                        let is_test = candidate
-                            .language
-                            .syntax
-                            .is_test_path(Path::new(&candidate.relative));
-                        let source = Source {
-                            language: candidate.language,
-                            relative: &candidate.relative,
-                            text: &text,
-                            is_test,
-                        };
-                        match measure_source(parsers, &source, smells) {
-                            Ok(measured) if measured.smells_pending => {
-                                Outcome::Pending(Box::new((text.clone(), measured)))
-                            }
-                            Ok(measured) => {
-                                let (report, diagnostics) = finish(&source, config, measured);
-                                Outcome::Done(Some(report), diagnostics)
-                            }
-                            Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
-                        }
-                    }
-                }
+                analyze_candidate(parsers, candidate, config, smells)
             })
             .collect::<Vec<Outcome>>()
     });
@@ -134,15 +107,7 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
             Outcome::Done(report, diagnostics) => (report, diagnostics),
             Outcome::Pending(pending) => {
                 let (text, mut measured) = *pending;
-                let source = Source {
-                    language: candidate.language,
-                    relative: &candidate.relative,
-                    text: &text,
-                    is_test: candidate
-                        .language
-                        .syntax
-                        .is_test_path(Path::new(&candidate.relative)),
-                };
+                let source = Source::of(candidate, &text);
                 late_smells(&source, &mut measured);
                 let (report, diagnostics) = finish(&source, config, measured);
                 (Some(report), diagnostics)
@@ -155,6 +120,31 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
         diagnostics.extend(file_diagnostics);
     }
     Analysis { files, diagnostics }
+}
+
+/// Reads, parses and measures one file; runs its smell queries if they are ready.
+fn analyze_candidate(
+    parsers: &mut Parsers,
+    candidate: &walk::Candidate,
+    config: &Config,
+    smells: Smells,
+) -> Outcome {
+    let text = match walk::read(candidate, config) {
+        walk::Read::Text(text) => text,
+        walk::Read::Skipped(message) => {
+            let diagnostic = Diagnostic::new(candidate.relative.clone(), message);
+            return Outcome::Done(None, vec![diagnostic]);
+        }
+    };
+    let source = Source::of(candidate, &text);
+    match measure_source(parsers, &source, smells) {
+        Ok(measured) if measured.smells_pending => Outcome::Pending(Box::new((text, measured))),
+        Ok(measured) => {
+            let (report, diagnostics) = finish(&source, config, measured);
+            Outcome::Done(Some(report), diagnostics)
+        }
+        Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
+    }
 }
 
 /// What becomes of a file in the parallel pass.
@@ -180,6 +170,20 @@ pub(crate) struct Source<'a> {
     pub(crate) relative: &'a str,
     pub(crate) text: &'a str,
     pub(crate) is_test: bool,
+}
+
+impl<'a> Source<'a> {
+    fn of(candidate: &'a walk::Candidate, text: &'a str) -> Source<'a> {
+        Source {
+            language: candidate.language,
+            relative: &candidate.relative,
+            text,
+            is_test: candidate
+                .language
+                .syntax
+                .is_test_path(Path::new(&candidate.relative)),
+        }
+    }
 }
 
 /// A parsed and measured file.
