@@ -301,3 +301,27 @@ fn functions_inside_item_macros_are_measured_with_their_impl_type() {
         .collect();
     assert_eq!(names, ["spawn", "Pool::size", "drain"]);
 }
+
+/// Alternative patterns of one rule may word their own message (for their own captures).
+#[test]
+fn each_pattern_of_a_rule_fills_its_own_message() {
+    let dir = tree(&[(
+        "lib.rs",
+        "pub fn a(xs: &[String]) -> Vec<String> {\n    xs.iter().map(|x| x.clone()).collect()\n}\n\npub fn b(xs: &[String]) -> Vec<String> {\n    xs.iter().map(Clone::clone).collect()\n}\n",
+    )]);
+    let report = run_json(&["scan", dir.path().to_str().unwrap(), "--format", "json"]);
+    let messages: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["rule"] == "rust/map-clone")
+        .map(|finding| finding["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "`.map(|x| x.clone())` spelled out by hand",
+            "`.map(Clone::clone)` spelled out by hand"
+        ]
+    );
+}

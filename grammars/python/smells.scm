@@ -6,7 +6,8 @@
 ;     is replaced by that capture's text, truncated) and help (how to refactor);
 ;   - optional: severity (error | warning | note, default warning) and skip-in-tests ("true":
 ;     the engine drops matches in test files: test_*.py, *_test.py, conftest.py, or under tests/);
-;   - several patterns may share an id (alternatives); each repeats id, message and help;
+;   - several patterns may share an id (alternatives); each carries the id, the first also the
+;     message, help and severity; a later one may give its own message;
 ;   - only built-in predicates: #eq? #not-eq? #match? #not-match? #any-of? #not-any-of?.
 ;   - no pattern may capture a comment as @smell (fixture markers are comments).
 ;
@@ -50,9 +51,7 @@
     name: (_) @param
     value: (call function: (identifier) @fn) @default)] @smell
  (#any-of? @fn "list" "dict" "set" "bytearray" "defaultdict" "OrderedDict" "deque" "Counter")
- (#set! id "mutable-default-argument")
- (#set! message "parameter `{param}` has a mutable default `{default}` that is shared between calls")
- (#set! help "Default values are evaluated once, at definition time, so mutations leak into later calls. Default to None and create the value inside: `def f(xs=None):` then `if xs is None: xs = []`."))
+ (#set! id "mutable-default-argument"))
 
 ; ---------------------------------------------------------------------------------------------
 ; bare-except (ruff/pycodestyle E722, pylint W0702 bare-except)
@@ -120,10 +119,7 @@
         arguments: (argument_list . (call function: (identifier) @len arguments: (argument_list . (_) @seq .)) .))))] @smell
  (#eq? @range "range") (#eq? @len "len")
  (#eq? @seq @seq2) (#eq? @index @index2)
- (#set! id "range-len")
- (#set! severity "note")
- (#set! message "`for {index} in range(len({seq}))` only to index `{seq}`")
- (#set! help "Iterate directly: `[x.attr for x in xs]` instead of `[xs[i].attr for i in range(len(xs))]`; use `enumerate(xs)` when the index is needed too."))
+ (#set! id "range-len"))
 
 ; ---------------------------------------------------------------------------------------------
 ; none-comparison (ruff/pycodestyle E711, pylint C0121 singleton-comparison)
@@ -230,10 +226,7 @@
    .
    (return_statement [(true) (false)] @b))
  (#not-eq? @a @b)
- (#set! id "needless-bool")
- (#set! severity "note")
- (#set! message "if/else only returns True or False on `{cond}`")
- (#set! help "Return the condition itself. Before: `if c: return True` / `return False`. After: `return c` (or `return bool(c)` / `return not c`)."))
+ (#set! id "needless-bool"))
 
 ; ---------------------------------------------------------------------------------------------
 ; string-concat-in-loop (pylint R1713 consider-using-join, ruff PERF-style)
@@ -315,10 +308,7 @@
  (#not-match? @name "^[\"']__")
  (#not-match? @name "^[\"'](False|None|True|and|as|assert|async|await|break|class|continue|def|del|elif|else|except|finally|for|from|global|if|import|in|is|lambda|nonlocal|not|or|pass|raise|return|try|while|with|yield)[\"']$")
  (#set! skip-in-tests "true")
- (#set! id "getattr-constant")
- (#set! severity "note")
- (#set! message "`{smell}` uses a constant attribute name")
- (#set! help "Access the attribute directly: `obj.name` instead of `getattr(obj, \"name\")`, `obj.name = v` instead of `setattr(obj, \"name\", v)`. Keep getattr only with a default or a computed name."))
+ (#set! id "getattr-constant"))
 
 ; ---------------------------------------------------------------------------------------------
 ; dict-get-none (ruff SIM910 dict-get-with-none-default)
@@ -353,7 +343,4 @@
      arguments: (argument_list . (identifier) @arg .))) @smell
  (#set! parent "argument_list,keyword_argument")
  (#eq? @param @arg) (#not-eq? @base @param)
- (#set! id "unnecessary-lambda")
- (#set! severity "note")
- (#set! message "`{smell}` only forwards its argument to `{callee}`")
- (#set! help "Pass the callable itself: `key=str.lower` instead of `key=lambda s: str.lower(s)`, `map(int, xs)` instead of `map(lambda x: int(x), xs)`."))
+ (#set! id "unnecessary-lambda"))

@@ -7,7 +7,8 @@
 ;   - optional: severity (error | warning | note, default warning) and skip-in-tests ("true":
 ;     the engine drops matches in files under tests/, inside a #[cfg(test)] module, or inside a
 ;     #[test] / #[tokio::test] function);
-;   - several patterns may share an id (alternatives); each repeats id, message and help;
+;   - several patterns may share an id (alternatives); each carries the id, the first also the
+;     message, help and severity; a later one may give its own message;
 ;   - only built-in predicates: #eq? #not-eq? #match? #not-match? #any-of? #not-any-of?;
 ;   - no pattern may capture a comment as @smell (fixture markers are comments). Anchored
 ;     patterns list "with one leading/trailing comment" as explicit alternatives, because
@@ -150,10 +151,7 @@
   (function_item body: (block (_) @prev . [(expression_statement (return_expression)) (return_expression)] @smell . [(line_comment) (block_comment)] .))]
  (#not-match? @prev "^#")
  (#set! skip-in-tests "true")
- (#set! id "needless-return")
- (#set! severity "note")
- (#set! message "needless `return` as the last statement of the function")
- (#set! help "The last expression of a block is its value: `return x;` -> `x` (and a final `return;` in a unit function can simply go)."))
+ (#set! id "needless-return"))
 
 ; ---------------------------------------------------------------------------------------------
 ; push-loop (clippy manual_extend-style; vec_init_then_push / same_item_push are related)
@@ -180,10 +178,7 @@
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
  (#set! skip-in-tests "true")
- (#set! id "push-loop")
- (#set! severity "note")
- (#set! message "loop only pushes into `{vec}`")
- (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
+ (#set! id "push-loop"))
 ((for_expression
    pattern: [(identifier) @item (reference_pattern (identifier) @item) (mut_pattern (identifier) @item)]
    body: (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
@@ -192,10 +187,7 @@
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
  (#set! skip-in-tests "true")
- (#set! id "push-loop")
- (#set! severity "note")
- (#set! message "loop only pushes into `{vec}`")
- (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
+ (#set! id "push-loop"))
 ((for_expression
    pattern: (tuple_pattern . (_) @item . (_) @item2 .)
    body: (block . [(expression_statement (call_expression function: (field_expression value: (identifier) @vec field: (field_identifier) @push) arguments: (arguments . (_) @arg .)))
@@ -204,10 +196,7 @@
  (#eq? @push "push")
  (#not-match? @arg "(\\?|\\.await|\\breturn\\b|\\bbreak\\b|\\bcontinue\\b|\\{)")
  (#set! skip-in-tests "true")
- (#set! id "push-loop")
- (#set! severity "note")
- (#set! message "loop only pushes into `{vec}`")
- (#set! help "Let the iterator do it: `for x in xs { v.push(f(x)); }` -> `v.extend(xs.into_iter().map(f));` or, for a fresh vector, `let v: Vec<_> = xs.into_iter().map(f).collect();`; `for _ in 0..n { v.push(x); }` -> `v.resize(v.len() + n, x);`."))
+ (#set! id "push-loop"))
 
 ; ---------------------------------------------------------------------------------------------
 ; map-clone (clippy map_clone)
@@ -229,8 +218,7 @@
    arguments: (arguments . (scoped_identifier) @path .)) @smell
  (#eq? @map "map") (#eq? @path "Clone::clone")
  (#set! id "map-clone")
- (#set! message "`.map(Clone::clone)` spelled out by hand")
- (#set! help "Use the adapter: `.map(|x| x.clone())` -> `.cloned()` (or `.copied()` for Copy types), on iterators and on Option<&T>."))
+ (#set! message "`.map(Clone::clone)` spelled out by hand"))
 
 ; ---------------------------------------------------------------------------------------------
 ; bool-comparison (clippy bool_comparison)
@@ -313,8 +301,7 @@
  (#any-of? @method "unwrap_or_else" "or_insert_with")
  (#match? @ctor "^((Vec|String|HashMap|HashSet|BTreeMap|BTreeSet|VecDeque|BinaryHeap)::(new|default)|Default::default)$")
  (#set! id "unwrap-or-default")
- (#set! message "`.{method}({ctor})` spells out the default value")
- (#set! help "Use the default-aware method: `.unwrap_or(Vec::new())` -> `.unwrap_or_default()`, `.or_insert_with(Vec::new)` -> `.or_default()` (it also avoids building the value when it is not needed)."))
+ (#set! message "`.{method}({ctor})` spells out the default value"))
 
 ; ---------------------------------------------------------------------------------------------
 ; mem-replace-default (clippy mem_replace_with_default, mem_replace_option_with_none)
@@ -335,5 +322,4 @@
      . (identifier) @none .)) @smell
  (#match? @mem "^((std|core)::)?mem$") (#eq? @replace "replace") (#eq? @none "None")
  (#set! id "mem-replace-default")
- (#set! message "`mem::replace({dest}, None)` is `Option::take`")
- (#set! help "Use `std::mem::take(&mut x)` to swap in the default value, and `x.take()` for an Option instead of `mem::replace(&mut x, None)`."))
+ (#set! message "`mem::replace({dest}, None)` is `Option::take`"))

@@ -125,6 +125,8 @@ pub(crate) struct SmellQueries {
     pub(crate) query: Query,
     /// Per pattern index, the index into `rules`.
     pattern_rule: Vec<usize>,
+    /// Per pattern index, its own message template, if it has one (else the rule's).
+    pattern_message: Vec<Option<String>>,
     pub(crate) rules: Vec<Rule>,
     skip_in_tests: Vec<bool>,
     /// Per pattern, node kinds the `@smell` node's parent must have (`parent`), if any.
@@ -218,6 +220,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
     let mut not_parent = Vec::with_capacity(query.pattern_count());
     let mut parent = Vec::with_capacity(query.pattern_count());
     let mut not_in = Vec::with_capacity(query.pattern_count());
+    let mut pattern_message = Vec::with_capacity(query.pattern_count());
     for pattern in 0..query.pattern_count() {
         let line = language.smells[..query.start_byte_for_pattern(pattern)]
             .lines()
@@ -232,35 +235,47 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         };
         let id = property("id")
             .ok_or_else(|| invalid(format!("pattern at line {line} has no `(#set! id ...)`")))?;
-        let message = property("message").ok_or_else(|| {
-            invalid(format!(
-                "pattern `{id}` at line {line} has no `(#set! message ...)`"
-            ))
-        })?;
-        let help = property("help").ok_or_else(|| {
-            invalid(format!(
-                "pattern `{id}` at line {line} has no `(#set! help ...)`"
-            ))
-        })?;
-        let severity = match property("severity") {
-            None => Severity::Warning,
-            Some(text) => Severity::parse(text).ok_or_else(|| {
-                invalid(format!(
-                    "pattern `{id}` at line {line}: severity `{text}` is not one of error, warning, note"
-                ))
-            })?,
-        };
         let rule_id = format!("{}/{id}", language.name);
-        let rule_index = *index_of.entry(rule_id.clone()).or_insert_with(|| {
-            rules.push(Rule {
-                id: rule_id,
-                message: message.to_string(),
-                help: help.to_string(),
-                severity,
-            });
-            rules.len() - 1
-        });
+        // The first pattern of a rule carries its message, help and severity; later
+        // alternatives may give a message of their own (for their own captures).
+        let rule_index = match index_of.get(&rule_id) {
+            Some(&index) => {
+                if property("help").is_some() || property("severity").is_some() {
+                    return Err(invalid(format!(
+                        "pattern `{id}` at line {line}: help and severity belong to the rule's first pattern"
+                    )));
+                }
+                index
+            }
+            None => {
+                let required = |key: &str| {
+                    property(key).ok_or_else(|| {
+                        invalid(format!(
+                            "pattern `{id}` at line {line} has no `(#set! {key} ...)`"
+                        ))
+                    })
+                };
+                let (message, help) = (required("message")?, required("help")?);
+                let severity = match property("severity") {
+                    None => Severity::Warning,
+                    Some(text) => Severity::parse(text).ok_or_else(|| {
+                        invalid(format!(
+                            "pattern `{id}` at line {line}: severity `{text}` is not one of error, warning, note"
+                        ))
+                    })?,
+                };
+                rules.push(Rule {
+                    id: rule_id.clone(),
+                    message: message.to_string(),
+                    help: help.to_string(),
+                    severity,
+                });
+                index_of.insert(rule_id, rules.len() - 1);
+                rules.len() - 1
+            }
+        };
         pattern_rule.push(rule_index);
+        pattern_message.push(property("message").map(str::to_string));
         skip_in_tests.push(property("skip-in-tests") == Some("true"));
         not_in.push(
             property("not-in")
@@ -292,6 +307,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
     Ok(SmellQueries {
         query,
         pattern_rule,
+        pattern_message,
         rules,
         skip_in_tests,
         parent,
@@ -484,7 +500,10 @@ pub(crate) fn run_queries(
                 }
             }
             let rule = &queries.rules[queries.pattern_rule[pattern]];
-            let message = interpolate(&rule.message, |name| {
+            let template = queries.pattern_message[pattern]
+                .as_deref()
+                .unwrap_or(&rule.message);
+            let message = interpolate(template, |name| {
                 let index = queries.query.capture_index_for_name(name)?;
                 found_match
                     .captures()
