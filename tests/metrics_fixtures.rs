@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::util::{fixtures, run_json};
+use crate::util::{fixtures, run_clean_json};
 
 /// The expectations of the function whose `def`/`fn` is on `line` (1-based).
 fn expectations(lines: &[&str], line: usize) -> Option<BTreeMap<String, u64>> {
@@ -45,17 +45,7 @@ fn expectations(lines: &[&str], line: usize) -> Option<BTreeMap<String, u64>> {
 
 fn check_language(language: &str, minimum: usize) {
     let dir = fixtures().join("metrics").join(language);
-    let report = run_json(&[
-        "metrics".as_ref(),
-        dir.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert_eq!(
-        report["diagnostics"],
-        serde_json::json!([]),
-        "fixtures must parse cleanly"
-    );
+    let report = run_clean_json("metrics", &dir);
     let mut checked = 0;
     let mut failures = Vec::new();
     for file in report["files"].as_array().unwrap() {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::util::{fixtures, run_json};
+use crate::util::{fixtures, run_clean_json};
 
 /// Markers are line comments (`# smell: a, b`, `// smell: a`) or, where a comment inside
 /// the flagged code would change what it is, a block comment before it
@@ -29,17 +29,7 @@ fn markers(text: &str, comment: &str) -> BTreeSet<(usize, String)> {
 
 fn check_language(language: &str, comment: &str) {
     let dir = fixtures().join("smells").join(language);
-    let report = run_json(&[
-        "scan".as_ref(),
-        dir.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert_eq!(
-        report["diagnostics"],
-        serde_json::json!([]),
-        "fixtures must parse cleanly"
-    );
+    let report = run_clean_json("scan", &dir);
     let prefix = format!("{language}/");
     let mut actual: BTreeSet<(String, usize, String)> = BTreeSet::new();
     for finding in report["findings"].as_array().unwrap() {

@@ -37,6 +37,24 @@ pub fn run_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
         .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", output.stdout))
 }
 
+/// Runs the CLI on `dir` and parses its JSON, which must carry no diagnostics (fixtures
+/// and generated inputs are meant to parse cleanly).
+pub fn run_clean_json(command: &str, dir: &Path) -> serde_json::Value {
+    let report = run_json(&[
+        command.as_ref(),
+        dir.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_eq!(
+        report["diagnostics"],
+        serde_json::json!([]),
+        "{} must parse cleanly",
+        dir.display()
+    );
+    report
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

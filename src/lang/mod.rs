@@ -31,7 +31,7 @@ pub(crate) static LANGUAGES: &[Language] = &[
     Language {
         name: "python",
         extensions: &["py"],
-        grammar: || tree_sitter_python::LANGUAGE.into(),
+        grammar: python::grammar,
         smells: include_str!("../../grammars/python/smells.scm"),
         syntax: &python::Python,
         max_parameters: 5,
@@ -39,7 +39,7 @@ pub(crate) static LANGUAGES: &[Language] = &[
     Language {
         name: "rust",
         extensions: &["rs"],
-        grammar: || tree_sitter_rust::LANGUAGE.into(),
+        grammar: rust::grammar,
         smells: include_str!("../../grammars/rust/smells.scm"),
         syntax: &rust::Rust,
         max_parameters: 7,

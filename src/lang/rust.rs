@@ -17,7 +17,11 @@ use super::{
     Syntax, node_bytes, node_text,
 };
 
-static KINDS: KindNames = KindNames::new(|| tree_sitter_rust::LANGUAGE.into());
+pub(super) fn grammar() -> tree_sitter::Language {
+    tree_sitter_rust::LANGUAGE.into()
+}
+
+static KINDS: KindNames = KindNames::new(grammar);
 
 fn kind(node: Node) -> &'static str {
     KINDS.of(node)
