@@ -113,14 +113,16 @@ check_run() {
     return 0
 }
 
-# time_cmd NAME CMD...: writes "mean sd min" (seconds) to $tmp/NAME.wall
+# time_cmd NAME CMD...: writes "mean sd min" (seconds) to $tmp/NAME.wall.
+# With PREPARE set (a command without shell syntax), it runs untimed before every run.
 time_cmd() {
     local name="$1"; shift
     if [[ $have_hyperfine == 1 ]]; then
-        local cmdline
+        local cmdline prepare=()
         cmdline=$(printf '%q ' "$@")
+        [[ -n "${PREPARE:-}" ]] && prepare=(--prepare "$PREPARE")
         # -i: scan exits 1 when it has findings at/above --fail-on; exit codes were checked above.
-        if ! hyperfine -N -i --style none --warmup "$WARMUP" --runs "$RUNS" \
+        if ! hyperfine -N -i --style none --warmup "$WARMUP" --runs "$RUNS" "${prepare[@]}" \
                 --export-json "$tmp/$name.json" "$cmdline" >"$tmp/$name.hf.log" 2>&1; then
             echo "FAILED: hyperfine on $name:" >&2; cat "$tmp/$name.hf.log" >&2; return 1
         fi
@@ -131,10 +133,11 @@ print(r["mean"], r["stddev"] or 0.0, r["min"])
 EOF
     else
         local i
-        for ((i = 0; i < WARMUP; i++)); do "$@" >/dev/null 2>&1; done
+        for ((i = 0; i < WARMUP; i++)); do ${PREPARE:-true}; "$@" >/dev/null 2>&1; done
         : > "$tmp/$name.times"
         local t0 t1
         for ((i = 0; i < RUNS; i++)); do
+            ${PREPARE:-true}
             t0=$(date +%s%N)
             "$@" >/dev/null 2>&1
             t1=$(date +%s%N)
@@ -154,18 +157,34 @@ for c in $CORPORA; do
     dir="$data/$c"
     echo "measuring $c ..." >&2
 
-    if check_run "scan-$c" "0 1" "$BIN" scan "$dir" --format json; then
-        time_cmd "scan-$c" "$BIN" scan "$dir" --format json || failed=1
-        rows+=("scan $c scan-$c")
+    # Cold: every file parsed (--no-cache), what a first run or CI without a cache costs.
+    if check_run "scan-$c" "0 1" "$BIN" scan "$dir" --format json --no-cache; then
+        time_cmd "scan-$c" "$BIN" scan "$dir" --format json --no-cache || failed=1
     else
-        failed=1; rows+=("scan $c scan-$c")
+        failed=1
     fi
-    if check_run "metrics-$c" "0" "$BIN" metrics "$dir" --format json; then
-        time_cmd "metrics-$c" "$BIN" metrics "$dir" --format json || failed=1
-        rows+=("metrics $c metrics-$c")
+    rows+=("scan $c scan-$c")
+    if check_run "metrics-$c" "0" "$BIN" metrics "$dir" --format json --no-cache; then
+        time_cmd "metrics-$c" "$BIN" metrics "$dir" --format json --no-cache || failed=1
     else
-        failed=1; rows+=("metrics $c metrics-$c")
+        failed=1
     fi
+    rows+=("metrics $c metrics-$c")
+    # First run with the result cache: cold plus writing the cache (emptied before each run).
+    cache="$tmp/cache-$c"
+    if check_run "scan-first-$c" "0 1" "$BIN" scan "$dir" --format json --cache-dir "$cache"; then
+        PREPARE="rm -rf $cache" time_cmd "scan-first-$c" "$BIN" scan "$dir" --format json --cache-dir "$cache" || failed=1
+    else
+        failed=1
+    fi
+    rows+=("scan-first $c scan-first-$c")
+    # Warm: the tree is unchanged since the cached run (an editor rescanning on save).
+    if check_run "scan-warm-$c" "0 1" "$BIN" scan "$dir" --format json --cache-dir "$cache"; then
+        time_cmd "scan-warm-$c" "$BIN" scan "$dir" --format json --cache-dir "$cache" || failed=1
+    else
+        failed=1
+    fi
+    rows+=("scan-warm $c scan-warm-$c")
     if [[ "$SKIP_JSCPD" != 1 ]]; then
         # jscpd: only .py / .rs files, JSON report written to a temp dir (the analogue
         # of `scan --format json`), no console output, .gitignore files not consulted.
@@ -186,8 +205,10 @@ json_rows=()
 for row in "${rows[@]}"; do
     read -r label corpus name <<<"$row"
     case "$label" in
-        scan) cmd="refactor-ai scan --format json" ;;
-        metrics) cmd="refactor-ai metrics --format json" ;;
+        scan) cmd="refactor-ai scan --format json --no-cache (cold)" ;;
+        metrics) cmd="refactor-ai metrics --format json --no-cache (cold)" ;;
+        scan-first) cmd="refactor-ai scan --format json, first run (cold + cache write)" ;;
+        scan-warm) cmd="refactor-ai scan --format json, unchanged tree (cached)" ;;
         jscpd) cmd="jscpd (anchor)" ;;
     esac
     if [[ ! -s "$tmp/$name.wall" ]]; then

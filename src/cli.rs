@@ -39,6 +39,13 @@ pub(crate) struct Common {
     /// Worker threads (default: one per logical CPU).
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Parse every file again instead of reusing the results cached for unchanged files.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Where to keep the result cache (default: REFACTOR_AI_CACHE_DIR, else the user cache
+    /// directory, e.g. ~/.cache/refactor-ai).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

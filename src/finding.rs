@@ -31,7 +31,7 @@ impl Severity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Smell,
@@ -39,7 +39,7 @@ pub enum Kind {
 
 /// A span of one file. Lines and columns are 1-based and inclusive; bytes are 0-based,
 /// end exclusive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     /// Relative to the scanned root, with `/` separators.
     pub path: String,
@@ -51,7 +51,7 @@ pub struct Location {
     pub end_byte: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable across runs and edits elsewhere: a hash of the rule, the path, the enclosing
     /// function and the normalized code, never of line numbers.

@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`run`]; tests drive the same entry point through [`run_with`].
 
 pub(crate) mod analysis;
+pub(crate) mod cache;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod finding;
@@ -99,7 +100,7 @@ fn execute(
 ) -> Result<u8> {
     match &cli.command {
         Command::Scan(args) => {
-            let (analysis, config) = analyze(&args.common, true)?;
+            let (analysis, config) = analyze(&args.common, true, stderr)?;
             let color = use_color(args.common.color, terminals);
             let text = match args.format {
                 ScanFormat::Text => {
@@ -131,7 +132,7 @@ fn execute(
             })
         }
         Command::Metrics(args) => {
-            let (analysis, _) = analyze(&args.common, false)?;
+            let (analysis, _) = analyze(&args.common, false, stderr)?;
             let color = use_color(args.common.color, terminals);
             let text = match args.format {
                 MetricsFormat::Text => {
@@ -150,7 +151,11 @@ fn execute(
     }
 }
 
-fn analyze(common: &Common, with_smells: bool) -> Result<(analysis::Analysis, Config)> {
+fn analyze(
+    common: &Common,
+    with_smells: bool,
+    stderr: &mut dyn Write,
+) -> Result<(analysis::Analysis, Config)> {
     let root = common.path.as_path();
     if !root.exists() {
         bail!(
@@ -159,14 +164,25 @@ fn analyze(common: &Common, with_smells: bool) -> Result<(analysis::Analysis, Co
         );
     }
     let config = Config::load(root, common.config.as_deref())?;
+    let cache_dir = match (&common.cache_dir, common.no_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => cache::default_dir(),
+    };
+    let command = if with_smells { "scan" } else { "metrics" };
+    let cache = cache_dir.map(|dir| cache::ResultCache::open(&dir, root, command, &config));
+    let run = || analysis::analyze(root, &config, with_smells, cache);
     let analysis = match common.threads {
         Some(threads) => rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .build()
             .context("cannot start worker threads")?
-            .install(|| analysis::analyze(root, &config, with_smells)),
-        None => analysis::analyze(root, &config, with_smells),
+            .install(run),
+        None => run(),
     };
+    if let Some(warning) = &analysis.cache_warning {
+        writeln!(stderr, "warning: {warning}")?;
+    }
     Ok((analysis, config))
 }
 
@@ -226,7 +242,7 @@ pub fn fuzz_analyze(data: &[u8]) {
     if let Some(report) = report {
         let analysis = analysis::Analysis {
             files: vec![report],
-            diagnostics: Vec::new(),
+            ..Default::default()
         };
         let _ = report::scan_json(&analysis);
         let _ = report::sarif::scan(&analysis, Path::new("."), &config);

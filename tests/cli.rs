@@ -264,7 +264,11 @@ fn colour_follows_the_terminal_no_color_and_the_flag() {
     let binary = env!("CARGO_BIN_EXE_refactor-ai");
     let scan = |envs: &[(&str, &str)], extra: &[&str]| {
         let mut command = Command::new(binary);
-        command.arg("scan").arg(dir.path()).args(extra);
+        command
+            .arg("scan")
+            .arg(dir.path())
+            .arg("--no-cache")
+            .args(extra);
         command.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
         for (key, value) in envs {
             command.env(key, value);

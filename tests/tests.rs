@@ -3,6 +3,7 @@
 
 mod util;
 
+mod cache;
 mod cli;
 mod docs;
 mod metrics_fixtures;

@@ -9,10 +9,18 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `refactor-ai ARGS...` in-process with colour off.
+/// Runs `refactor-ai ARGS...` in-process with colour off. `scan` and `metrics` run without
+/// the result cache unless ARGS name a `--cache-dir`, so that tests never write to the
+/// user's cache directory.
 pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     let mut argv: Vec<OsString> = vec!["refactor-ai".into()];
     argv.extend(args.iter().map(|arg| arg.as_ref().to_os_string()));
+    let analyses = argv
+        .get(1)
+        .is_some_and(|command| command == "scan" || command == "metrics");
+    if analyses && !argv.iter().any(|arg| arg == "--cache-dir") {
+        argv.push("--no-cache".into());
+    }
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let code = refactor_ai::run_with(argv, &mut stdout, &mut stderr, Default::default());

@@ -7,13 +7,13 @@
 //! does the arithmetic, over an explicit stack so that 5,000 nested blocks cannot overflow
 //! ours.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::analysis::Collector;
 use crate::lang::{Callee, Child, Construct, FunctionShape, LogicalOp, StructureKind, Syntax};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Lines from the `def`/`fn` line to the last line of the body, inclusive.
     pub lines: u32,

@@ -15,16 +15,17 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Tree};
 
+use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
 use crate::lang::Language;
 use metrics::Metrics;
 
 /// A file-level problem that did not stop the run: a syntax error, a skipped file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub path: String,
     pub message: String,
@@ -64,6 +65,8 @@ pub struct FileReport {
 pub struct Analysis {
     pub files: Vec<FileReport>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Why the result cache could not be written, if it could not (the run itself is fine).
+    pub cache_warning: Option<String>,
 }
 
 impl Analysis {
@@ -72,14 +75,54 @@ impl Analysis {
     }
 }
 
+/// A candidate file after reading it and looking it up in the result cache.
+enum Input {
+    Skipped(Diagnostic),
+    /// Unchanged since a cached run: (content hash, results).
+    Cached(String, cache::Hit),
+    /// To analyse: (content hash if there is a cache, text).
+    Fresh(Option<String>, String),
+}
+
 /// Analyses every supported file below `root`, in parallel. `with_smells` runs the smell
-/// queries too (`scan`); `metrics` does without them.
-pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analysis {
+/// queries too (`scan`); `metrics` does without them. With a `cache`, files whose content
+/// is unchanged since the cached run are not parsed again, and this run's results are
+/// stored for the next.
+pub(crate) fn analyze(
+    root: &Path,
+    config: &Config,
+    with_smells: bool,
+    cache: Option<ResultCache>,
+) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
-    // Compiling a language's queries takes a tenth of a second or more. One worker does it
-    // first while the others start parsing and measuring; files they finish before it is
-    // done keep their trees and get their smells in a second pass, so nobody waits.
-    let mut present: Vec<&'static Language> = candidates.iter().map(|c| c.language).collect();
+    let inputs: Vec<Input> = candidates
+        .par_iter()
+        .map(|candidate| match walk::read(candidate, config) {
+            walk::Read::Skipped(message) => {
+                Input::Skipped(Diagnostic::new(candidate.relative.clone(), message))
+            }
+            walk::Read::Text(text) => {
+                let Some(cache) = &cache else {
+                    return Input::Fresh(None, text);
+                };
+                let hash = cache::content_hash(text.as_bytes());
+                match cache.get(&candidate.relative, &hash, candidate.language.name) {
+                    Some(hit) => Input::Cached(hash, hit),
+                    None => Input::Fresh(Some(hash), text),
+                }
+            }
+        })
+        .collect();
+    // Compiling a language's queries takes a tenth of a second or more, so only languages
+    // with files to analyse get them. One worker compiles while the others parse and
+    // measure; files they finish before it is done keep their trees and get their smells
+    // in a second pass, so nobody waits.
+    let mut present: Vec<&'static Language> = candidates
+        .iter()
+        .zip(&inputs)
+        .filter(|(_, input)| matches!(input, Input::Fresh(..)))
+        .map(|(candidate, _)| candidate.language)
+        .collect();
     present.sort_by_key(|language| language.index());
     present.dedup_by_key(|language| language.index());
     let compile = || {
@@ -95,52 +138,83 @@ pub(crate) fn analyze(root: &Path, config: &Config, with_smells: bool) -> Analys
     let ((), outcomes) = rayon::join(compile, || {
         candidates
             .par_iter()
-            .map_init(Parsers::default, |parsers, candidate| {
-                analyze_candidate(parsers, candidate, config, smells)
-            })
-            .collect::<Vec<Outcome>>()
+            .zip(inputs.par_iter())
+            .map_init(
+                Parsers::default,
+                |parsers, (candidate, input)| match input {
+                    Input::Fresh(_, text) => {
+                        let source = Source::of(candidate, text);
+                        Some(analyze_text(parsers, &source, config, smells))
+                    }
+                    Input::Skipped(_) | Input::Cached(..) => None,
+                },
+            )
+            .collect::<Vec<Option<Outcome>>>()
     });
-    let results: Vec<(Option<FileReport>, Vec<Diagnostic>)> = outcomes
+    let results: Vec<(Option<&str>, Option<FileReport>, Vec<Diagnostic>)> = outcomes
         .into_par_iter()
+        .zip(inputs.par_iter())
         .zip(candidates.par_iter())
-        .map(|(outcome, candidate)| match outcome {
-            Outcome::Done(report, diagnostics) => (report, diagnostics),
-            Outcome::Pending(pending) => {
-                let (text, mut measured) = *pending;
-                let source = Source::of(candidate, &text);
-                late_smells(&source, &mut measured);
-                let (report, diagnostics) = finish(&source, config, measured);
-                (Some(report), diagnostics)
+        .map(|((outcome, input), candidate)| match (outcome, input) {
+            (_, Input::Skipped(diagnostic)) => (None, None, vec![diagnostic.clone()]),
+            (_, Input::Cached(hash, hit)) => (
+                Some(hash.as_str()),
+                hit.report.clone(),
+                hit.diagnostics.clone(),
+            ),
+            (outcome, Input::Fresh(hash, text)) => {
+                let (report, diagnostics) = match outcome {
+                    Some(Outcome::Done(report, diagnostics)) => (report, diagnostics),
+                    Some(Outcome::Pending(mut measured)) => {
+                        let source = Source::of(candidate, text);
+                        late_smells(&source, &mut measured);
+                        let (report, diagnostics) = finish(&source, config, *measured);
+                        (Some(report), diagnostics)
+                    }
+                    // Every fresh input has an outcome.
+                    None => (None, Vec::new()),
+                };
+                (hash.as_deref(), report, diagnostics)
             }
         })
         .collect();
+    let cache_warning = cache.and_then(|cache| {
+        cache
+            .store(results.iter().zip(&candidates).filter_map(
+                |((hash, report, diagnostics), candidate)| {
+                    Some((
+                        candidate.relative.as_str(),
+                        (*hash)?,
+                        report.as_ref(),
+                        diagnostics.as_slice(),
+                    ))
+                },
+            ))
+            .err()
+    });
     let mut files = Vec::with_capacity(results.len());
-    for (report, file_diagnostics) in results {
+    for (_, report, file_diagnostics) in results {
         files.extend(report);
         diagnostics.extend(file_diagnostics);
     }
-    Analysis { files, diagnostics }
+    Analysis {
+        files,
+        diagnostics,
+        cache_warning,
+    }
 }
 
-/// Reads, parses and measures one file; runs its smell queries if they are ready.
-fn analyze_candidate(
+/// Parses and measures one file's text; runs its smell queries if they are ready.
+fn analyze_text(
     parsers: &mut Parsers,
-    candidate: &walk::Candidate,
+    source: &Source,
     config: &Config,
     smells: Smells,
 ) -> Outcome {
-    let text = match walk::read(candidate, config) {
-        walk::Read::Text(text) => text,
-        walk::Read::Skipped(message) => {
-            let diagnostic = Diagnostic::new(candidate.relative.clone(), message);
-            return Outcome::Done(None, vec![diagnostic]);
-        }
-    };
-    let source = Source::of(candidate, &text);
-    match measure_source(parsers, &source, smells) {
-        Ok(measured) if measured.smells_pending => Outcome::Pending(Box::new((text, measured))),
+    match measure_source(parsers, source, smells) {
+        Ok(measured) if measured.smells_pending => Outcome::Pending(Box::new(measured)),
         Ok(measured) => {
-            let (report, diagnostics) = finish(&source, config, measured);
+            let (report, diagnostics) = finish(source, config, measured);
             Outcome::Done(Some(report), diagnostics)
         }
         Err(diagnostic) => Outcome::Done(None, vec![diagnostic]),
@@ -151,7 +225,7 @@ fn analyze_candidate(
 enum Outcome {
     Done(Option<FileReport>, Vec<Diagnostic>),
     /// Measured, with its trees kept until the smell queries are ready.
-    Pending(Box<(String, Measured)>),
+    Pending(Box<Measured>),
 }
 
 /// Whether and when a file's smell queries run.
