@@ -13,13 +13,14 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::clones::CloneUnits;
 use crate::analysis::metrics::Metrics;
 use crate::analysis::{Diagnostic, FileReport, FunctionReport};
 use crate::config::Config;
 use crate::finding::{Finding, Location};
 
 /// Bump when the stored shape or the meaning of any cached result changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Cache files nobody wrote for this long are removed when another one is written.
 const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -54,6 +55,7 @@ struct Entry {
     functions: Vec<StoredFunction>,
     findings: Vec<Finding>,
     diagnostics: Vec<Diagnostic>,
+    clones: CloneUnits,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -111,7 +113,13 @@ impl ResultCache {
     }
 
     /// The stored results for `relative` if its content still hashes to `hash`.
-    pub(crate) fn get(&self, relative: &str, hash: &str, language: &'static str) -> Option<Hit> {
+    pub(crate) fn get(
+        &self,
+        relative: &str,
+        hash: &str,
+        language: &'static str,
+        is_test: bool,
+    ) -> Option<Hit> {
         let entry = self
             .entries
             .get(relative)
@@ -132,6 +140,8 @@ impl ResultCache {
                 })
                 .collect(),
             findings: entry.findings.clone(),
+            clones: entry.clones.clone(),
+            is_test,
         });
         Some(Hit {
             report,
@@ -176,6 +186,9 @@ impl ResultCache {
                         .map(|report| report.findings.clone())
                         .unwrap_or_default(),
                     diagnostics: diagnostics.to_vec(),
+                    clones: report
+                        .map(|report| report.clones.clone())
+                        .unwrap_or_default(),
                 },
             );
         }

@@ -43,6 +43,47 @@ struct RawConfig {
     walk: RawWalk,
     thresholds: RawThresholds,
     rules: RawRules,
+    duplicates: RawDuplicates,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDuplicates {
+    enabled: Option<bool>,
+    min_tokens: Option<u32>,
+    min_lines: Option<u32>,
+    min_function_tokens: Option<u32>,
+    min_similarity: Option<f64>,
+    near_miss: Option<bool>,
+}
+
+/// Clone detection settings, `[duplicates]` in the config.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Duplicates {
+    pub(crate) enabled: bool,
+    /// A run of statements must have at least this many tokens ...
+    pub(crate) min_tokens: u32,
+    /// ... and every unit at least this many lines.
+    pub(crate) min_lines: u32,
+    /// A whole function needs fewer tokens than a run of statements: its boundaries alone
+    /// make it a refactorable unit.
+    pub(crate) min_function_tokens: u32,
+    /// Near-miss (Type-3) clones: the least similarity of their normalized tokens.
+    pub(crate) min_similarity: f64,
+    pub(crate) near_miss: bool,
+}
+
+impl Default for Duplicates {
+    fn default() -> Self {
+        Duplicates {
+            enabled: true,
+            min_tokens: 50,
+            min_lines: 6,
+            min_function_tokens: 30,
+            min_similarity: 0.75,
+            near_miss: true,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +140,7 @@ pub(crate) struct Config {
     select: Option<Vec<String>>,
     ignore: Vec<String>,
     severity: BTreeMap<String, Severity>,
+    pub(crate) duplicates: Duplicates,
 }
 
 impl Default for Config {
@@ -166,6 +208,13 @@ impl Config {
                 return Err(unknown_rule("rules.severity", id));
             }
         }
+        if let Some(similarity) = raw.duplicates.min_similarity
+            && !(0.0..=1.0).contains(&similarity)
+        {
+            return Err(invalid(format!(
+                "`duplicates.min_similarity` is {similarity}; it must be between 0.0 and 1.0 (default 0.75)"
+            )));
+        }
         for pattern in &raw.walk.exclude {
             ignore::gitignore::GitignoreBuilder::new("")
                 .add_line(None, pattern)
@@ -215,6 +264,20 @@ impl Config {
             select: raw.rules.select,
             ignore: raw.rules.ignore,
             severity: raw.rules.severity,
+            duplicates: {
+                let defaults = Duplicates::default();
+                let raw = raw.duplicates;
+                Duplicates {
+                    enabled: raw.enabled.unwrap_or(defaults.enabled),
+                    min_tokens: raw.min_tokens.unwrap_or(defaults.min_tokens),
+                    min_lines: raw.min_lines.unwrap_or(defaults.min_lines),
+                    min_function_tokens: raw
+                        .min_function_tokens
+                        .unwrap_or(defaults.min_function_tokens),
+                    min_similarity: raw.min_similarity.unwrap_or(defaults.min_similarity),
+                    near_miss: raw.near_miss.unwrap_or(defaults.near_miss),
+                }
+            },
         }
     }
 
@@ -242,6 +305,11 @@ pub(crate) fn known_rule_ids() -> Vec<String> {
     let mut ids: Vec<String> = crate::analysis::smells::METRIC_RULES
         .iter()
         .map(|rule| rule.id.to_string())
+        .chain(
+            crate::analysis::clones::RULES
+                .iter()
+                .map(|rule| rule.id.to_string()),
+        )
         .collect();
     for language in LANGUAGES {
         for id in crate::analysis::smells::declared_rule_ids(language) {

@@ -35,6 +35,7 @@ impl Severity {
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Smell,
+    Duplicate,
 }
 
 /// A span of one file. Lines and columns are 1-based and inclusive; bytes are 0-based,
@@ -67,6 +68,35 @@ pub struct Finding {
     /// The qualified name of the enclosing function, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
+    /// What a duplicate-code finding measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub properties: Option<CloneProperties>,
+}
+
+/// The properties of a duplicate-code finding (a clone class), in JSON and SARIF.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloneProperties {
+    /// 1: identical apart from layout and comments; 2: apart from names and literal
+    /// values; 3: near-miss (statements added, removed or changed).
+    pub clone_type: u8,
+    /// How much of the normalized token streams the instances share (1.0 for Types 1-2).
+    pub similarity: f64,
+    /// Lines and tokens of the smallest instance.
+    pub lines: u32,
+    pub tokens: u32,
+    pub instances: usize,
+    /// `function` or `statements`.
+    pub unit: String,
+    /// The ranking score: lines that would go away if consolidated, weighted by type and
+    /// by the number of files.
+    pub value: f64,
+    pub files: usize,
+    /// Type 2 only: `consistent` when each name maps to one name in every other copy (a
+    /// parameterized helper replaces them directly), else `inconsistent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renaming: Option<String>,
+    /// Every instance is test code.
+    pub in_tests: bool,
 }
 
 impl Finding {

@@ -236,6 +236,7 @@ pub fn fuzz_analyze(data: &[u8]) {
         relative: "fuzz",
         text: &text,
         is_test: false,
+        clones: true,
     };
     let (report, _) =
         analysis::analyze_source(&mut parsers, &source, &config, analysis::Smells::Wait);

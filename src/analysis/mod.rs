@@ -1,6 +1,7 @@
 //! Analysis: walk, parse, measure and find smells. Never fails on broken code: syntax
 //! errors, unreadable or oversized files become [`Diagnostic`]s and the run goes on.
 
+pub(crate) mod clones;
 mod discovery;
 pub(crate) mod metrics;
 mod parse;
@@ -22,6 +23,7 @@ use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
 use crate::lang::Language;
+use clones::CloneUnits;
 use metrics::Metrics;
 
 /// A file-level problem that did not stop the run: a syntax error, a skipped file.
@@ -58,28 +60,38 @@ pub struct FileReport {
     pub functions: Vec<FunctionReport>,
     #[serde(skip)]
     pub(crate) findings: Vec<Finding>,
+    /// What clone detection compares (empty unless `scan` looks for duplicates).
+    #[serde(skip)]
+    pub(crate) clones: CloneUnits,
+    #[serde(skip)]
+    pub(crate) is_test: bool,
 }
 
 /// Everything one run found below a root.
 #[derive(Debug, Default)]
 pub struct Analysis {
     pub files: Vec<FileReport>,
+    /// Duplicate-code findings (clone classes span files), ordered by value.
+    pub duplicates: Vec<Finding>,
     pub diagnostics: Vec<Diagnostic>,
     /// Why the result cache could not be written, if it could not (the run itself is fine).
     pub cache_warning: Option<String>,
 }
 
 impl Analysis {
+    /// Duplicates first (by value), then each file's smells.
     pub(crate) fn findings(&self) -> impl Iterator<Item = &Finding> {
-        self.files.iter().flat_map(|file| file.findings.iter())
+        self.duplicates
+            .iter()
+            .chain(self.files.iter().flat_map(|file| file.findings.iter()))
     }
 }
 
 /// A candidate file after reading it and looking it up in the result cache.
 enum Input {
     Skipped(Diagnostic),
-    /// Unchanged since a cached run: (content hash, results).
-    Cached(String, cache::Hit),
+    /// Unchanged since a cached run: (content hash, results, text).
+    Cached(String, cache::Hit, String),
     /// To analyse: (content hash if there is a cache, text).
     Fresh(Option<String>, String),
 }
@@ -95,6 +107,7 @@ pub(crate) fn analyze(
     cache: Option<ResultCache>,
 ) -> Analysis {
     let (candidates, mut diagnostics) = walk::candidates(root, config);
+    let with_clones = with_smells && config.duplicates.enabled;
     let inputs: Vec<Input> = candidates
         .par_iter()
         .map(|candidate| match walk::read(candidate, config) {
@@ -106,8 +119,12 @@ pub(crate) fn analyze(
                     return Input::Fresh(None, text);
                 };
                 let hash = cache::content_hash(text.as_bytes());
-                match cache.get(&candidate.relative, &hash, candidate.language.name) {
-                    Some(hit) => Input::Cached(hash, hit),
+                let is_test = candidate
+                    .language
+                    .syntax
+                    .is_test_path(Path::new(&candidate.relative));
+                match cache.get(&candidate.relative, &hash, candidate.language.name, is_test) {
+                    Some(hit) => Input::Cached(hash, hit, text),
                     None => Input::Fresh(Some(hash), text),
                 }
             }
@@ -143,7 +160,7 @@ pub(crate) fn analyze(
                 Parsers::default,
                 |parsers, (candidate, input)| match input {
                     Input::Fresh(_, text) => {
-                        let source = Source::of(candidate, text);
+                        let source = Source::of(candidate, text, with_clones);
                         Some(analyze_text(parsers, &source, config, smells))
                     }
                     Input::Skipped(_) | Input::Cached(..) => None,
@@ -157,7 +174,7 @@ pub(crate) fn analyze(
         .zip(candidates.par_iter())
         .map(|((outcome, input), candidate)| match (outcome, input) {
             (_, Input::Skipped(diagnostic)) => (None, None, vec![diagnostic.clone()]),
-            (_, Input::Cached(hash, hit)) => (
+            (_, Input::Cached(hash, hit, _)) => (
                 Some(hash.as_str()),
                 hit.report.clone(),
                 hit.diagnostics.clone(),
@@ -166,7 +183,7 @@ pub(crate) fn analyze(
                 let (report, diagnostics) = match outcome {
                     Some(Outcome::Done(report, diagnostics)) => (report, diagnostics),
                     Some(Outcome::Pending(mut measured)) => {
-                        let source = Source::of(candidate, text);
+                        let source = Source::of(candidate, text, with_clones);
                         late_smells(&source, &mut measured);
                         let (report, diagnostics) = finish(&source, config, *measured);
                         (Some(report), diagnostics)
@@ -192,6 +209,11 @@ pub(crate) fn analyze(
             ))
             .err()
     });
+    let duplicates = if with_clones {
+        find_duplicates(&candidates, &inputs, &results, config)
+    } else {
+        Vec::new()
+    };
     let mut files = Vec::with_capacity(results.len());
     for (_, report, file_diagnostics) in results {
         files.extend(report);
@@ -199,9 +221,39 @@ pub(crate) fn analyze(
     }
     Analysis {
         files,
+        duplicates,
         diagnostics,
         cache_warning,
     }
+}
+
+/// Clone classes across every analysed file, as findings ordered by value.
+fn find_duplicates(
+    candidates: &[walk::Candidate],
+    inputs: &[Input],
+    results: &[(Option<&str>, Option<FileReport>, Vec<Diagnostic>)],
+    config: &Config,
+) -> Vec<Finding> {
+    let mut units = Vec::new();
+    let mut files = Vec::new();
+    for ((candidate, input), (_, report, _)) in candidates.iter().zip(inputs).zip(results) {
+        let (Some(report), Input::Fresh(_, text) | Input::Cached(_, _, text)) = (report, input)
+        else {
+            continue;
+        };
+        units.push(clones::FileUnits {
+            language: candidate.language.index(),
+            units: &report.clones,
+        });
+        files.push(clones::report::ReportFile {
+            path: &candidate.relative,
+            language: candidate.language,
+            text,
+            is_test: report.is_test,
+        });
+    }
+    let classes = clones::detect(&units, &config.duplicates);
+    clones::report::findings(&classes, &files, config)
 }
 
 /// Parses and measures one file's text; runs its smell queries if they are ready.
@@ -244,11 +296,14 @@ pub(crate) struct Source<'a> {
     pub(crate) relative: &'a str,
     pub(crate) text: &'a str,
     pub(crate) is_test: bool,
+    /// Extract the units clone detection compares.
+    pub(crate) clones: bool,
 }
 
 impl<'a> Source<'a> {
-    fn of(candidate: &'a walk::Candidate, text: &'a str) -> Source<'a> {
+    fn of(candidate: &'a walk::Candidate, text: &'a str, clones: bool) -> Source<'a> {
         Source {
+            clones,
             language: candidate.language,
             relative: &candidate.relative,
             text,
@@ -263,6 +318,7 @@ impl<'a> Source<'a> {
 /// A parsed and measured file.
 pub(crate) struct Measured {
     functions: Vec<FunctionReport>,
+    units: CloneUnits,
     diagnostics: Vec<Diagnostic>,
     matches: Vec<smells::SmellMatch>,
     /// The smell queries still have to run, over these trees.
@@ -328,6 +384,7 @@ fn measure_source(
     let mut discovery = Discovery::default();
     let mut matches = Vec::new();
     let mut trees = Vec::new();
+    let mut units = CloneUnits::default();
     let mut next_body = 0;
     let mut current = Some((tree, None));
     while let Some((tree, scope)) = current.take() {
@@ -340,6 +397,9 @@ fn measure_source(
             bytes,
             &mut collector,
         );
+        if source.clones {
+            clones::extract::extract(language, &tree, bytes, &discovery.functions, &mut units);
+        }
         if let Some(queries) = queries {
             matches.extend(smells::run_queries(
                 language,
@@ -367,6 +427,7 @@ fn measure_source(
     functions.sort_by_key(|report| (report.location.start_byte, report.location.end_byte));
     Ok(Measured {
         functions,
+        units,
         diagnostics,
         matches,
         smells_pending,
@@ -421,6 +482,7 @@ fn finish(source: &Source, config: &Config, measured: Measured) -> (FileReport, 
     let (language, relative) = (source.language, source.relative);
     let Measured {
         functions,
+        units,
         diagnostics,
         matches,
         ..
@@ -469,6 +531,7 @@ fn finish(source: &Source, config: &Config, measured: Measured) -> (FileReport, 
             locations: vec![found.location],
             metrics: None,
             function,
+            properties: None,
         });
     }
     findings.sort_by(|a, b| {
@@ -484,6 +547,8 @@ fn finish(source: &Source, config: &Config, measured: Measured) -> (FileReport, 
         language: language.name,
         functions,
         findings,
+        clones: units,
+        is_test: source.is_test,
     };
     (report, diagnostics)
 }

@@ -116,6 +116,7 @@ pub(crate) fn metric_findings(
             locations: vec![function.location.clone()],
             metrics: Some(function.metrics),
             function: Some(name.clone()),
+            properties: None,
         });
     }
 }

@@ -24,6 +24,27 @@ pub(crate) struct Language {
     pub(crate) syntax: &'static (dyn Syntax + Sync),
     /// The default parameter-count threshold (pylint's 5 for Python, clippy's 7 for Rust).
     pub(crate) max_parameters: u32,
+    /// What clone detection reads as tokens and statements.
+    pub(crate) tokens: TokenKinds,
+}
+
+/// Node kinds that matter to clone detection, by name (resolved to kind ids once per
+/// grammar). Every other leaf is a token whose kind stands for itself (keywords, operators).
+pub(crate) struct TokenKinds {
+    /// Read as one token and never descended into: strings, numbers, booleans. Their value
+    /// may differ between Type-2 clones.
+    pub(crate) literals: &'static [&'static str],
+    /// Names that may differ between Type-2 clones.
+    pub(crate) identifiers: &'static [&'static str],
+    /// Skipped, with everything inside.
+    pub(crate) comments: &'static [&'static str],
+    /// Statement lists; their named children are the statements clone runs are made of.
+    pub(crate) blocks: &'static [&'static str],
+    /// Statements that never take part in a clone: imports and other module headers.
+    pub(crate) headers: &'static [&'static str],
+    /// A statement of this kind whose only child is a literal is documentation (a Python
+    /// docstring) and is skipped like a comment.
+    pub(crate) docstring_statement: Option<&'static str>,
 }
 
 /// The table, sorted by name.
@@ -35,6 +56,7 @@ pub(crate) static LANGUAGES: &[Language] = &[
         smells: include_str!("../../grammars/python/smells.scm"),
         syntax: &python::Python,
         max_parameters: 5,
+        tokens: python::TOKENS,
     },
     Language {
         name: "rust",
@@ -43,6 +65,7 @@ pub(crate) static LANGUAGES: &[Language] = &[
         smells: include_str!("../../grammars/rust/smells.scm"),
         syntax: &rust::Rust,
         max_parameters: 7,
+        tokens: rust::TOKENS,
     },
 ];
 

@@ -14,7 +14,7 @@ use tree_sitter::Node;
 
 use super::{
     Callee, Child, Construct, Container, FunctionShape, KindNames, LogicalOp, StructureKind,
-    Syntax, node_bytes, node_text,
+    Syntax, TokenKinds, node_bytes, node_text,
 };
 
 pub(super) fn grammar() -> tree_sitter::Language {
@@ -22,6 +22,19 @@ pub(super) fn grammar() -> tree_sitter::Language {
 }
 
 static KINDS: KindNames = KindNames::new(grammar);
+
+pub(super) const TOKENS: TokenKinds = TokenKinds {
+    literals: &["string", "integer", "float", "true", "false"],
+    identifiers: &["identifier"],
+    comments: &["comment"],
+    blocks: &["module", "block"],
+    headers: &[
+        "import_statement",
+        "import_from_statement",
+        "future_import_statement",
+    ],
+    docstring_statement: Some("expression_statement"),
+};
 
 fn kind(node: Node) -> &'static str {
     KINDS.of(node)

@@ -14,7 +14,7 @@ use tree_sitter::Node;
 
 use super::{
     Callee, Child, Construct, Container, FunctionShape, KindNames, LogicalOp, StructureKind,
-    Syntax, node_bytes, node_text,
+    Syntax, TokenKinds, node_bytes, node_text,
 };
 
 pub(super) fn grammar() -> tree_sitter::Language {
@@ -22,6 +22,27 @@ pub(super) fn grammar() -> tree_sitter::Language {
 }
 
 static KINDS: KindNames = KindNames::new(grammar);
+
+pub(super) const TOKENS: TokenKinds = TokenKinds {
+    literals: &[
+        "string_literal",
+        "raw_string_literal",
+        "char_literal",
+        "integer_literal",
+        "float_literal",
+        "boolean_literal",
+    ],
+    identifiers: &[
+        "identifier",
+        "type_identifier",
+        "field_identifier",
+        "shorthand_field_identifier",
+    ],
+    comments: &["line_comment", "block_comment"],
+    blocks: &["source_file", "block", "declaration_list"],
+    headers: &["use_declaration", "extern_crate_declaration"],
+    docstring_statement: None,
+};
 
 fn kind(node: Node) -> &'static str {
     KINDS.of(node)

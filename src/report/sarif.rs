@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::analysis::Analysis;
+use crate::analysis::clones;
 use crate::analysis::smells::{METRIC_RULES, query_rules};
 use crate::config::Config;
 use crate::finding::{Location, Severity};
@@ -34,6 +35,12 @@ fn rule_table(config: &Config) -> Vec<RuleEntry> {
             level: config.severity(rule.id, rule.severity),
         })
         .collect();
+    rules.extend(clones::RULES.iter().map(|rule| RuleEntry {
+        id: rule.id.to_string(),
+        short: rule.summary.to_string(),
+        help: rule.help.to_string(),
+        level: config.severity(rule.id, rule.severity),
+    }));
     for language in LANGUAGES {
         if let Ok(query_rules) = query_rules(language) {
             rules.extend(query_rules.iter().map(|rule| RuleEntry {
@@ -77,6 +84,9 @@ pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String 
             }
             if let Some(metrics) = &finding.metrics {
                 result["properties"] = json!({ "metrics": metrics });
+            }
+            if let Some(properties) = &finding.properties {
+                result["properties"] = json!(properties);
             }
             result
         })

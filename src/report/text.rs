@@ -26,6 +26,27 @@ fn severity_style(severity: Severity) -> Style {
 /// `scan --format text`.
 pub(crate) fn scan(analysis: &Analysis) -> String {
     let mut out = String::new();
+    if !analysis.duplicates.is_empty() {
+        let _ = writeln!(out, "{PATH}duplicate code{PATH:#} (most valuable first)");
+        for finding in &analysis.duplicates {
+            let style = severity_style(finding.severity);
+            let _ = writeln!(
+                out,
+                "  {style}{:<7}{style:#}  {DIM}{}{DIM:#}  {}",
+                finding.severity.as_str(),
+                finding.rule,
+                finding.message,
+            );
+            for location in &finding.locations {
+                let _ = writeln!(
+                    out,
+                    "      {}:{}-{}",
+                    location.path, location.start_line, location.end_line
+                );
+            }
+        }
+        out.push('\n');
+    }
     for file in &analysis.files {
         if file.findings.is_empty() {
             continue;
