@@ -79,7 +79,7 @@ impl Default for Duplicates {
             enabled: true,
             min_tokens: 50,
             min_lines: 6,
-            min_function_tokens: 30,
+            min_function_tokens: 20,
             min_similarity: 0.75,
             near_miss: true,
         }

@@ -83,9 +83,12 @@ pub(crate) struct FunctionUnit {
     /// A hash of each token's kind and text, in order (how much of the actual code two
     /// near-miss copies share).
     pub(crate) texts: Vec<u32>,
-    /// The shapes of every statement inside, nested ones included, sorted and deduplicated
-    /// (what near-miss candidates are found by).
+    /// The exact hashes of every statement inside, nested ones included, sorted and
+    /// deduplicated (what near-miss candidates are found by: copies share statements).
     pub(crate) statements: Vec<u64>,
+    /// How many statements are inside, nested ones included (a one-statement function, a
+    /// stub or a delegation, is never worth a helper of its own).
+    pub(crate) statement_count: u32,
 }
 
 impl FunctionUnit {
@@ -248,7 +251,7 @@ struct Extractor<'f> {
     tokens: Vec<Token>,
     blocks: Vec<Vec<Statement>>,
     functions: Vec<FunctionUnit>,
-    /// Shapes of every statement closed so far, in closing order.
+    /// Exact hashes of every statement closed so far, in closing order.
     closed: Vec<u64>,
 }
 
@@ -386,7 +389,7 @@ impl<'f> Extractor<'f> {
         if let Some((block, start)) = frame.statement {
             let statement = self.statement(node, start, frame.excluded, frame.top_level);
             if statement.shape != 0 {
-                self.closed.push(statement.shape);
+                self.closed.push(statement.exact);
             }
             self.blocks[block].push(statement);
         }
@@ -397,6 +400,7 @@ impl<'f> Extractor<'f> {
             let tokens = &self.tokens[start.min(self.tokens.len())..];
             let (shape, exact) = hashes(tokens);
             let mut statements = self.closed[first_closed.min(self.closed.len())..].to_vec();
+            let statement_count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
             statements.sort_unstable();
             statements.dedup();
             self.functions.push(FunctionUnit {
@@ -411,6 +415,7 @@ impl<'f> Extractor<'f> {
                     .map(|token| mix(u64::from(token.kind), token.text) as u32)
                     .collect(),
                 statements,
+                statement_count,
             });
         }
     }

@@ -6,9 +6,9 @@
 //!   smallest run that reaches the size limits from every statement of every block, then
 //!   grown to the right while every instance agrees. Hashes only propose: instances are
 //!   compared token kind by token kind before anything is reported.
-//! - Type 3 (near-miss): functions that share at least half of their statements (by
-//!   shape, nested ones included; statements too common to tell functions apart are left
-//!   out) are candidates, and a candidate pair is a clone when the longest common
+//! - Type 3 (near-miss): functions that share at least half of their statements (exactly,
+//!   nested ones included; statements too common to tell functions apart are left out)
+//!   are candidates, and a candidate pair is a clone when the longest common
 //!   subsequence of their token kinds covers `min_similarity` of both (Dice).
 //!
 //! Boundaries are syntactic by construction: a unit is a function, or consecutive
@@ -145,6 +145,9 @@ impl CloneClass {
     }
 }
 
+/// A function with fewer statements (a stub, a delegation) is never a clone on its own.
+const MIN_FUNCTION_STATEMENTS: u32 = 2;
+
 /// A unit is data rather than code when literals are this share of its tokens or more ...
 const DATA_LITERAL_SHARE: f64 = 0.5;
 
@@ -155,7 +158,7 @@ const TOP_LEVEL_DATA_LITERAL_SHARE: f64 = 0.2;
 /// included): functions that merely have the same shape are not copies of each other.
 const MIN_SHARED_TEXT: f64 = 0.5;
 
-/// A statement shape found in more functions than this is too common to suggest that two
+/// A statement found in more functions than this is too common to suggest that two
 /// functions are near-miss copies (`return None`, `pass`, `i += 1`).
 const MAX_STATEMENT_FREQUENCY: usize = 64;
 
@@ -206,6 +209,14 @@ fn first_key(class: &CloneClass) -> (usize, u32) {
         .map_or((0, 0), |instance| (instance.file, instance.span.start_byte))
 }
 
+/// Whether a function is big enough, and code rather than data, to be a clone on its own.
+fn eligible(function: &extract::FunctionUnit, settings: &Duplicates) -> bool {
+    function.tokens() >= settings.min_function_tokens
+        && function.span.lines() >= settings.min_lines
+        && function.statement_count >= MIN_FUNCTION_STATEMENTS
+        && !is_data(function.literals, function.tokens())
+}
+
 fn is_data(literals: u32, tokens: u32) -> bool {
     tokens > 0 && f64::from(literals) >= DATA_LITERAL_SHARE * f64::from(tokens)
 }
@@ -238,10 +249,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
     let mut groups: HashMap<(usize, u64), Vec<(usize, usize)>> = HashMap::new();
     for (file_index, file) in files.iter().enumerate() {
         for (index, function) in file.units.functions.iter().enumerate() {
-            if function.tokens() >= settings.min_function_tokens
-                && function.span.lines() >= settings.min_lines
-                && !is_data(function.literals, function.tokens())
-            {
+            if eligible(function, settings) {
                 groups
                     .entry((file.language, function.shape))
                     .or_default()
@@ -457,11 +465,7 @@ fn near_miss_classes(
     let mut units: Vec<(usize, usize)> = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
         for (index, function) in file.units.functions.iter().enumerate() {
-            if function.tokens() >= settings.min_function_tokens
-                && function.span.lines() >= settings.min_lines
-                && !is_data(function.literals, function.tokens())
-                && function.statements.len() >= 2
-            {
+            if eligible(function, settings) {
                 units.push((file_index, index));
             }
         }
