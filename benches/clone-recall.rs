@@ -52,7 +52,13 @@ fn main() {
         eprintln!("injected corpus kept at {}; missed:", out.display());
         for (injection, found) in injections.iter().zip(found(&out, &injections)) {
             if !found {
-                eprintln!("{injection:?}");
+                eprintln!(
+                    "type {} {:?} -> {:?} ({})",
+                    injection.clone_type,
+                    injection.original,
+                    injection.mutant,
+                    injection.operators.join(", ")
+                );
             }
         }
     }

@@ -5,6 +5,8 @@ mod util;
 
 mod cache;
 mod cli;
+mod clone_recall;
+mod clones;
 mod docs;
 mod metrics_fixtures;
 mod regression;

@@ -236,6 +236,9 @@ struct Frame {
     block: Option<usize>,
     /// This node is a statement of that block, starting at this token.
     statement: Option<(usize, usize)>,
+    /// Function units made before this statement started: a statement that defines
+    /// functions is not part of a run (each function is a unit of its own).
+    functions_before: usize,
     top_level: bool,
     /// This node is that measured function, starting at this token and this statement.
     function: Option<(usize, usize, usize)>,
@@ -345,6 +348,7 @@ impl<'f> Extractor<'f> {
                         if let Some(block) = parent_block {
                             frame.statement = Some((block, self.tokens.len()));
                             frame.top_level = frames.len() == 1;
+                            frame.functions_before = self.functions.len();
                             frame.excluded = node.has_error() || table.is(&table.header, node);
                         }
                     }
@@ -386,17 +390,9 @@ impl<'f> Extractor<'f> {
     }
 
     fn close(&mut self, node: Node, frame: Frame) {
-        if let Some((block, start)) = frame.statement {
-            let statement = self.statement(node, start, frame.excluded, frame.top_level);
-            if statement.shape != 0 {
-                self.closed.push(statement.exact);
-            }
-            self.blocks[block].push(statement);
-        }
-        if let Some((index, start, first_closed)) = frame.function {
-            if node.has_error() {
-                return;
-            }
+        if let Some((index, start, first_closed)) = frame.function
+            && !node.has_error()
+        {
             let tokens = &self.tokens[start.min(self.tokens.len())..];
             let (shape, exact) = hashes(tokens);
             let mut statements = self.closed[first_closed.min(self.closed.len())..].to_vec();
@@ -417,6 +413,17 @@ impl<'f> Extractor<'f> {
                 statements,
                 statement_count,
             });
+        }
+        if let Some((block, start)) = frame.statement {
+            // A statement that is or holds a function is not part of a run: each function
+            // is a unit of its own (functions close before the statements around them).
+            let defines_functions = self.functions.len() > frame.functions_before;
+            let excluded = frame.excluded || defines_functions;
+            let statement = self.statement(node, start, excluded, frame.top_level);
+            if statement.shape != 0 {
+                self.closed.push(statement.exact);
+            }
+            self.blocks[block].push(statement);
         }
     }
 }
