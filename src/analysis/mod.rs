@@ -247,6 +247,7 @@ fn find_duplicates(
         });
         files.push(clones::report::ReportFile {
             path: &candidate.relative,
+            units: &report.clones,
             language: candidate.language,
             text,
             is_test: report.is_test,

@@ -191,6 +191,31 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// The tokens of a function unit as [`Token`]s (kinds and text hashes as stored; no
+/// positions), so that copies can be compared without parsing again.
+pub(crate) fn function_tokens(language: &'static Language, function: &FunctionUnit) -> Vec<Token> {
+    let table = kind_table(language);
+    function
+        .kinds
+        .iter()
+        .zip(&function.texts)
+        .map(|(&kind, &text)| {
+            let class = table
+                .class
+                .get(usize::from(kind))
+                .copied()
+                .unwrap_or(Class::Plain);
+            Token {
+                kind,
+                text: u64::from(text),
+                is_literal: class == Class::Literal,
+                is_identifier: class == Class::Identifier,
+                start_byte: 0,
+            }
+        })
+        .collect()
+}
+
 /// One token: its kind, and a hash of its text.
 #[derive(Clone, Copy)]
 pub(crate) struct Token {

@@ -86,6 +86,8 @@ pub(crate) struct Instance {
     pub(crate) span: Span,
     /// The function's qualified name, for function units.
     pub(crate) function: Option<String>,
+    /// For function units, the function's index in its file's units.
+    pub(crate) function_index: Option<usize>,
     pub(crate) exact: u64,
     pub(crate) tokens: u32,
 }
@@ -277,6 +279,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
                         file,
                         span: function.span,
                         function: Some(function.qualified_name.clone()),
+                        function_index: Some(index),
                         exact: function.exact,
                         tokens: function.tokens(),
                     }
@@ -404,6 +407,7 @@ fn statement_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
                         end_column: last.end_column,
                     },
                     function: None,
+                    function_index: None,
                     exact,
                     tokens: run.iter().map(|statement| statement.tokens).sum(),
                 }
@@ -565,6 +569,7 @@ fn near_miss_classes(
                     file: units[unit].0,
                     span: function.span,
                     function: Some(function.qualified_name.clone()),
+                    function_index: Some(units[unit].1),
                     exact: function.exact,
                     tokens: function.tokens(),
                 }

@@ -14,6 +14,7 @@ use crate::lang::Language;
 /// A file as the report needs it.
 pub(crate) struct ReportFile<'a> {
     pub(crate) path: &'a str,
+    pub(crate) units: &'a super::CloneUnits,
     pub(crate) language: &'static Language,
     pub(crate) text: &'a str,
     pub(crate) is_test: bool,
@@ -178,6 +179,15 @@ fn renaming(
 ) -> Option<Renaming> {
     let mut instance_tokens: Vec<Vec<Token>> = Vec::new();
     for instance in &class.instances {
+        // Function units carry their tokens; runs of statements are read again.
+        if let Some(function) = instance
+            .function_index
+            .and_then(|index| files[instance.file].units.functions.get(index))
+        {
+            let language = files[instance.file].language;
+            instance_tokens.push(extract::function_tokens(language, function));
+            continue;
+        }
         let file = &files[instance.file];
         let tokens = match cache.entry(instance.file) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
