@@ -90,8 +90,8 @@ impl Analysis {
 /// A candidate file after reading it and looking it up in the result cache.
 enum Input {
     Skipped(Diagnostic),
-    /// Unchanged since a cached run: (content hash, results, text).
-    Cached(String, cache::Hit, String),
+    /// Unchanged since a cached run: (content hash, results).
+    Cached(String, cache::Hit),
     /// To analyse: (content hash if there is a cache, text).
     Fresh(Option<String>, String),
 }
@@ -124,7 +124,7 @@ pub(crate) fn analyze(
                     .syntax
                     .is_test_path(Path::new(&candidate.relative));
                 match cache.get(&candidate.relative, &hash, candidate.language.name, is_test) {
-                    Some(hit) => Input::Cached(hash, hit, text),
+                    Some(hit) => Input::Cached(hash, hit),
                     None => Input::Fresh(Some(hash), text),
                 }
             }
@@ -174,7 +174,7 @@ pub(crate) fn analyze(
         .zip(candidates.par_iter())
         .map(|((outcome, input), candidate)| match (outcome, input) {
             (_, Input::Skipped(diagnostic)) => (None, None, vec![diagnostic.clone()]),
-            (_, Input::Cached(hash, hit, _)) => (
+            (_, Input::Cached(hash, hit)) => (
                 Some(hash.as_str()),
                 hit.report.clone(),
                 hit.diagnostics.clone(),
@@ -210,7 +210,7 @@ pub(crate) fn analyze(
             .err()
     });
     let duplicates = if with_clones {
-        find_duplicates(&candidates, &inputs, &results, config)
+        find_duplicates(&candidates, &results, config)
     } else {
         Vec::new()
     };
@@ -230,15 +230,13 @@ pub(crate) fn analyze(
 /// Clone classes across every analysed file, as findings ordered by value.
 fn find_duplicates(
     candidates: &[walk::Candidate],
-    inputs: &[Input],
     results: &[(Option<&str>, Option<FileReport>, Vec<Diagnostic>)],
     config: &Config,
 ) -> Vec<Finding> {
     let mut units = Vec::new();
     let mut files = Vec::new();
-    for ((candidate, input), (_, report, _)) in candidates.iter().zip(inputs).zip(results) {
-        let (Some(report), Input::Fresh(_, text) | Input::Cached(_, _, text)) = (report, input)
-        else {
+    for (candidate, (_, report, _)) in candidates.iter().zip(results) {
+        let Some(report) = report else {
             continue;
         };
         units.push(clones::FileUnits {
@@ -249,7 +247,6 @@ fn find_duplicates(
             path: &candidate.relative,
             units: &report.clones,
             language: candidate.language,
-            text,
             is_test: report.is_test,
         });
     }
@@ -548,7 +545,7 @@ fn finish(source: &Source, config: &Config, measured: Measured) -> (FileReport, 
         language: language.name,
         functions,
         findings,
-        clones: units,
+        clones: clones::prune(units, &config.duplicates),
         is_test: source.is_test,
     };
     (report, diagnostics)

@@ -16,13 +16,133 @@ use crate::lang::{LANGUAGES, Language};
 /// What one file offers to clone detection. Stored in the result cache.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct CloneUnits {
+    /// The file's token stream (each tree's in turn): token kinds ...
+    #[serde(with = "hex16")]
+    pub(crate) kinds: Vec<u16>,
+    /// ... and a hash of each token's kind and text.
+    #[serde(with = "hex32")]
+    pub(crate) texts: Vec<u32>,
     pub(crate) functions: Vec<FunctionUnit>,
     /// The statements of each block, in order.
     pub(crate) blocks: Vec<Vec<Statement>>,
 }
 
-/// Where a unit is, in the file's own terms (1-based lines and columns, 0-based bytes).
+impl CloneUnits {
+    /// The token kinds of a unit: the normalized token stream (what Type-2 clones share
+    /// and near-miss clones are aligned on).
+    pub(crate) fn kinds(&self, range: TokenRange) -> &[u16] {
+        self.kinds
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The token texts of a unit (hashes of kind and text).
+    pub(crate) fn texts(&self, range: TokenRange) -> &[u32] {
+        self.texts
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// A unit's tokens: a range of its file's token stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "[u32; 2]", from = "[u32; 2]")]
+pub(crate) struct TokenRange {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl From<TokenRange> for [u32; 2] {
+    fn from(range: TokenRange) -> [u32; 2] {
+        [range.start, range.end]
+    }
+}
+
+impl From<[u32; 2]> for TokenRange {
+    fn from([start, end]: [u32; 2]) -> TokenRange {
+        TokenRange { start, end }
+    }
+}
+
+impl TokenRange {
+    pub(crate) fn len(&self) -> u32 {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+/// Token streams are stored as hex strings: a fraction of the size of JSON numbers and
+/// many times faster to read back.
+mod hex16 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        values: &[u16],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::to_hex(
+            values.iter().map(|&value| u32::from(value)),
+            4,
+        ))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u16>, D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        super::from_hex(text, 4)
+            .map(|values| values.into_iter().map(|value| value as u16).collect())
+            .ok_or_else(|| serde::de::Error::custom("not a hex token stream"))
+    }
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        values: &[u32],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::to_hex(values.iter().copied(), 8))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u32>, D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        super::from_hex(text, 8).ok_or_else(|| serde::de::Error::custom("not a hex token stream"))
+    }
+}
+
+fn to_hex(values: impl ExactSizeIterator<Item = u32>, digits: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(values.len() * digits);
+    for value in values {
+        for shift in (0..digits).rev() {
+            out.push(DIGITS[((value >> (shift * 4)) & 0xf) as usize]);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn from_hex(text: &str, digits: usize) -> Option<Vec<u32>> {
+    if text.len() % digits != 0 {
+        return None;
+    }
+    text.as_bytes()
+        .chunks_exact(digits)
+        .map(|chunk| {
+            chunk.iter().try_fold(0u32, |value, &byte| {
+                let digit = (byte as char).to_digit(16)?;
+                Some(value << 4 | digit)
+            })
+        })
+        .collect()
+}
+
+/// Where a unit is, in the file's own terms (1-based lines and columns, 0-based bytes).
+/// Stored as an array: the cache holds one per statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "[u32; 6]", from = "[u32; 6]")]
 pub(crate) struct Span {
     pub(crate) start_byte: u32,
     pub(crate) end_byte: u32,
@@ -30,6 +150,40 @@ pub(crate) struct Span {
     pub(crate) end_line: u32,
     pub(crate) start_column: u32,
     pub(crate) end_column: u32,
+}
+
+impl From<Span> for [u32; 6] {
+    fn from(span: Span) -> [u32; 6] {
+        [
+            span.start_byte,
+            span.end_byte,
+            span.start_line,
+            span.end_line,
+            span.start_column,
+            span.end_column,
+        ]
+    }
+}
+
+impl From<[u32; 6]> for Span {
+    fn from(row: [u32; 6]) -> Span {
+        let [
+            start_byte,
+            end_byte,
+            start_line,
+            end_line,
+            start_column,
+            end_column,
+        ] = row;
+        Span {
+            start_byte,
+            end_byte,
+            start_line,
+            end_line,
+            start_column,
+            end_column,
+        }
+    }
 }
 
 impl Span {
@@ -54,16 +208,17 @@ impl Span {
     }
 }
 
-/// One statement of a block.
+/// One statement of a block. Stored as an array (see [`StatementRow`]).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(into = "StatementRow", from = "StatementRow")]
 pub(crate) struct Statement {
     pub(crate) span: Span,
+    pub(crate) range: TokenRange,
     /// Hash of the token kinds; 0 for a statement that never takes part in a clone (an
     /// import, or one with syntax errors).
     pub(crate) shape: u64,
     /// Hash of the token kinds and texts.
     pub(crate) exact: u64,
-    pub(crate) tokens: u32,
     pub(crate) literals: u32,
     /// A statement of the file's (or macro body's) outermost block: module-level code.
     pub(crate) top_level: bool,
@@ -77,12 +232,7 @@ pub(crate) struct FunctionUnit {
     pub(crate) shape: u64,
     pub(crate) exact: u64,
     pub(crate) literals: u32,
-    /// The token kinds in order (the normalized token stream near-miss clones are aligned
-    /// on).
-    pub(crate) kinds: Vec<u16>,
-    /// A hash of each token's kind and text, in order (how much of the actual code two
-    /// near-miss copies share).
-    pub(crate) texts: Vec<u32>,
+    pub(crate) range: TokenRange,
     /// The exact hashes of every statement inside, nested ones included, sorted and
     /// deduplicated (what near-miss candidates are found by: copies share statements).
     pub(crate) statements: Vec<u64>,
@@ -93,7 +243,45 @@ pub(crate) struct FunctionUnit {
 
 impl FunctionUnit {
     pub(crate) fn tokens(&self) -> u32 {
-        u32::try_from(self.kinds.len()).unwrap_or(u32::MAX)
+        self.range.len()
+    }
+}
+
+/// A [`Statement`] as stored: span, tokens, shape, exact, literals, top level.
+#[derive(Serialize, Deserialize)]
+struct StatementRow(Span, TokenRange, u64, u64, u32, bool);
+
+impl From<Statement> for StatementRow {
+    fn from(statement: Statement) -> StatementRow {
+        StatementRow(
+            statement.span,
+            statement.range,
+            statement.shape,
+            statement.exact,
+            statement.literals,
+            statement.top_level,
+        )
+    }
+}
+
+impl From<StatementRow> for Statement {
+    fn from(
+        StatementRow(span, range, shape, exact, literals, top_level): StatementRow,
+    ) -> Statement {
+        Statement {
+            span,
+            range,
+            shape,
+            exact,
+            literals,
+            top_level,
+        }
+    }
+}
+
+impl Statement {
+    pub(crate) fn tokens(&self) -> u32 {
+        self.range.len()
     }
 }
 
@@ -191,14 +379,18 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The tokens of a function unit as [`Token`]s (kinds and text hashes as stored; no
-/// positions), so that copies can be compared without parsing again.
-pub(crate) fn function_tokens(language: &'static Language, function: &FunctionUnit) -> Vec<Token> {
+/// The tokens of `range` in `units`, with what each is (for comparing copies token by
+/// token).
+pub(crate) fn tokens_in(
+    language: &'static Language,
+    units: &CloneUnits,
+    range: TokenRange,
+) -> Vec<Token> {
     let table = kind_table(language);
-    function
-        .kinds
+    units
+        .kinds(range)
         .iter()
-        .zip(&function.texts)
+        .zip(units.texts(range))
         .map(|(&kind, &text)| {
             let class = table
                 .class
@@ -207,30 +399,21 @@ pub(crate) fn function_tokens(language: &'static Language, function: &FunctionUn
                 .unwrap_or(Class::Plain);
             Token {
                 kind,
-                text: u64::from(text),
+                text,
                 is_literal: class == Class::Literal,
                 is_identifier: class == Class::Identifier,
-                start_byte: 0,
             }
         })
         .collect()
 }
 
-/// One token: its kind, and a hash of its text.
+/// One token: its kind, and a hash of its kind and text.
 #[derive(Clone, Copy)]
 pub(crate) struct Token {
     pub(crate) kind: u16,
-    pub(crate) text: u64,
+    pub(crate) text: u32,
     pub(crate) is_literal: bool,
     pub(crate) is_identifier: bool,
-    pub(crate) start_byte: u32,
-}
-
-/// The leaves of `root` as tokens, in order.
-pub(crate) fn tokens(language: &'static Language, root: Node, source: &[u8]) -> Vec<Token> {
-    let mut extractor = Extractor::new(language, &[]);
-    extractor.walk(root, source, false);
-    extractor.tokens
 }
 
 /// Adds the units of `tree` to `units`. `functions` are the file's measured functions;
@@ -242,8 +425,15 @@ pub(crate) fn extract(
     functions: &[FunctionReport],
     units: &mut CloneUnits,
 ) {
-    let mut extractor = Extractor::new(language, functions);
-    extractor.walk(tree.root_node(), source, true);
+    let base = u32::try_from(units.kinds.len()).unwrap_or(u32::MAX);
+    let mut extractor = Extractor::new(language, functions, base);
+    extractor.walk(tree.root_node(), source);
+    units
+        .kinds
+        .extend(extractor.tokens.iter().map(|token| token.kind));
+    units
+        .texts
+        .extend(extractor.tokens.iter().map(|token| token.text));
     units.functions.extend(extractor.functions);
     units.blocks.extend(
         extractor
@@ -257,7 +447,7 @@ pub(crate) fn extract(
 #[derive(Clone, Copy, Default)]
 struct Frame {
     is_block: bool,
-    /// This node is a block: its index in `blocks` (when units are recorded).
+    /// This node is a block: its index in `blocks`.
     block: Option<usize>,
     /// This node is a statement of that block, starting at this token.
     statement: Option<(usize, usize)>,
@@ -273,6 +463,8 @@ struct Frame {
 
 struct Extractor<'f> {
     table: &'static KindTable,
+    /// Where this tree's tokens start in the file's token stream.
+    base: u32,
     functions_in: &'f [FunctionReport],
     /// (start byte, end byte, index into `functions_in`), sorted.
     function_spans: Vec<(usize, usize, usize)>,
@@ -284,7 +476,11 @@ struct Extractor<'f> {
 }
 
 impl<'f> Extractor<'f> {
-    fn new(language: &'static Language, functions: &'f [FunctionReport]) -> Extractor<'f> {
+    fn new(
+        language: &'static Language,
+        functions: &'f [FunctionReport],
+        base: u32,
+    ) -> Extractor<'f> {
         let mut function_spans: Vec<(usize, usize, usize)> = functions
             .iter()
             .enumerate()
@@ -299,6 +495,7 @@ impl<'f> Extractor<'f> {
         function_spans.sort_unstable();
         Extractor {
             table: kind_table(language),
+            base,
             functions_in: functions,
             function_spans,
             tokens: Vec::new(),
@@ -324,18 +521,17 @@ impl<'f> Extractor<'f> {
             return;
         }
         let text = source.get(node.byte_range()).unwrap_or_default();
+        let kind = node.kind_id();
         self.tokens.push(Token {
-            kind: node.kind_id(),
-            text: hash_bytes(text),
+            kind,
+            text: mix(u64::from(kind), hash_bytes(text)) as u32,
             is_literal: class == Class::Literal,
             is_identifier: class == Class::Identifier,
-            start_byte: u32::try_from(node.start_byte()).unwrap_or(u32::MAX),
         });
     }
 
-    /// Walks `root` without recursion. With `units`, also records statements and
-    /// functions.
-    fn walk(&mut self, root: Node, source: &[u8], units: bool) {
+    /// Walks `root` without recursion, recording tokens, statements and functions.
+    fn walk(&mut self, root: Node, source: &[u8]) {
         let table = self.table;
         let mut frames: Vec<Frame> = Vec::new();
         let mut cursor = root.walk();
@@ -348,7 +544,7 @@ impl<'f> Extractor<'f> {
             if !skip {
                 if class == Class::Literal || node.child_count() == 0 {
                     self.push_token(node, class, source);
-                    if let (Some(block), true) = (parent_block, units) {
+                    if let Some(block) = parent_block {
                         // A one-token statement (rare): recorded, never a clone on its own.
                         let statement = self.statement(
                             node,
@@ -363,19 +559,17 @@ impl<'f> Extractor<'f> {
                         is_block: table.is(&table.block, node),
                         ..Frame::default()
                     };
-                    if units {
-                        if frame.is_block {
-                            frame.block = Some(self.blocks.len());
-                            self.blocks.push(Vec::new());
-                        } else if let Some(function) = self.function_at(node) {
-                            frame.function = Some((function, self.tokens.len(), self.closed.len()));
-                        }
-                        if let Some(block) = parent_block {
-                            frame.statement = Some((block, self.tokens.len()));
-                            frame.top_level = frames.len() == 1;
-                            frame.functions_before = self.functions.len();
-                            frame.excluded = node.has_error() || table.is(&table.header, node);
-                        }
+                    if frame.is_block {
+                        frame.block = Some(self.blocks.len());
+                        self.blocks.push(Vec::new());
+                    } else if let Some(function) = self.function_at(node) {
+                        frame.function = Some((function, self.tokens.len(), self.closed.len()));
+                    }
+                    if let Some(block) = parent_block {
+                        frame.statement = Some((block, self.tokens.len()));
+                        frame.top_level = frames.len() == 1;
+                        frame.functions_before = self.functions.len();
+                        frame.excluded = node.has_error() || table.is(&table.header, node);
                     }
                     frames.push(frame);
                     // A node with children always has a first child.
@@ -397,18 +591,29 @@ impl<'f> Extractor<'f> {
         }
     }
 
+    fn range(&self, start: usize) -> TokenRange {
+        let to_u32 = |index: usize| {
+            self.base
+                .saturating_add(u32::try_from(index).unwrap_or(u32::MAX))
+        };
+        TokenRange {
+            start: to_u32(start.min(self.tokens.len())),
+            end: to_u32(self.tokens.len()),
+        }
+    }
+
     fn statement(&self, node: Node, start: usize, excluded: bool, top_level: bool) -> Statement {
         let tokens = &self.tokens[start.min(self.tokens.len())..];
         let (shape, exact) = hashes(tokens);
         Statement {
             span: Span::of(node),
+            range: self.range(start),
             shape: if excluded || tokens.is_empty() {
                 0
             } else {
                 shape.max(1)
             },
             exact,
-            tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
             literals: count_literals(tokens),
             top_level,
         }
@@ -430,11 +635,7 @@ impl<'f> Extractor<'f> {
                 shape,
                 exact,
                 literals: count_literals(tokens),
-                kinds: tokens.iter().map(|token| token.kind).collect(),
-                texts: tokens
-                    .iter()
-                    .map(|token| mix(u64::from(token.kind), token.text) as u32)
-                    .collect(),
+                range: self.range(start),
                 statements,
                 statement_count,
             });
@@ -458,7 +659,7 @@ fn hashes(tokens: &[Token]) -> (u64, u64) {
     let mut exact = 0u64;
     for token in tokens {
         shape = mix(shape, u64::from(token.kind));
-        exact = mix(mix(exact, u64::from(token.kind)), token.text);
+        exact = mix(exact, u64::from(token.text));
     }
     (shape, exact)
 }

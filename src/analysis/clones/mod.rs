@@ -86,8 +86,8 @@ pub(crate) struct Instance {
     pub(crate) span: Span,
     /// The function's qualified name, for function units.
     pub(crate) function: Option<String>,
-    /// For function units, the function's index in its file's units.
-    pub(crate) function_index: Option<usize>,
+    /// The instance's tokens in its file's token stream.
+    pub(crate) range: extract::TokenRange,
     pub(crate) exact: u64,
     pub(crate) tokens: u32,
 }
@@ -163,6 +163,22 @@ const MIN_SHARED_TEXT: f64 = 0.5;
 /// A statement found in more functions than this is too common to suggest that two
 /// functions are near-miss copies (`return None`, `pass`, `i += 1`).
 const MAX_STATEMENT_FREQUENCY: usize = 64;
+
+/// Drops the blocks too small to hold a run of statements of the configured size (most
+/// of them: `if` bodies of a line or two), so that they cost nothing to store and compare.
+pub(crate) fn prune(mut units: CloneUnits, settings: &Duplicates) -> CloneUnits {
+    units.blocks.retain(|block| {
+        let tokens: u32 = block.iter().map(|statement| statement.tokens()).sum();
+        let lines = match (block.first(), block.last()) {
+            (Some(first), Some(last)) => {
+                last.span.end_line.saturating_sub(first.span.start_line) + 1
+            }
+            _ => 0,
+        };
+        tokens >= settings.min_tokens && lines >= settings.min_lines
+    });
+    units
+}
 
 /// Finds clone classes across `files`, ordered by [`CloneClass::value`], highest first.
 pub(crate) fn detect(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClass> {
@@ -266,7 +282,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
         for (file, index) in members {
             let function = &files[file].units.functions[index];
             exact
-                .entry(&function.kinds)
+                .entry(files[file].units.kinds(function.range))
                 .or_default()
                 .push((file, index));
         }
@@ -279,7 +295,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
                         file,
                         span: function.span,
                         function: Some(function.qualified_name.clone()),
-                        function_index: Some(index),
+                        range: function.range,
                         exact: function.exact,
                         tokens: function.tokens(),
                     }
@@ -407,9 +423,12 @@ fn statement_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
                         end_column: last.end_column,
                     },
                     function: None,
-                    function_index: None,
+                    range: extract::TokenRange {
+                        start: run[0].range.start,
+                        end: run[run.len() - 1].range.end,
+                    },
                     exact,
-                    tokens: run.iter().map(|statement| statement.tokens).sum(),
+                    tokens: run.iter().map(|statement| statement.tokens()).sum(),
                 }
             })
             .collect();
@@ -451,7 +470,7 @@ fn smallest_run(
             return None;
         }
         hash = extract::mix(hash, statement.shape);
-        tokens += statement.tokens;
+        tokens += statement.tokens();
         let lines = statement.span.end_line.saturating_sub(first_line) + 1;
         if tokens >= settings.min_tokens && lines >= settings.min_lines {
             return Some((hash, offset + 1));
@@ -530,9 +549,17 @@ fn near_miss_classes(
             if class_a.is_some() && class_a == same_exact_class.get(&(file_b, fb.span.start_byte)) {
                 continue;
             }
-            if let Some(similarity) =
-                similarity::dice_at_least(&fa.kinds, &fb.kinds, settings.min_similarity)
-                && similarity::dice_at_least(&fa.texts, &fb.texts, MIN_SHARED_TEXT).is_some()
+            let (units_a, units_b) = (files[file_a].units, files[file_b].units);
+            if let Some(similarity) = similarity::dice_at_least(
+                units_a.kinds(fa.range),
+                units_b.kinds(fb.range),
+                settings.min_similarity,
+            ) && similarity::dice_at_least(
+                units_a.texts(fa.range),
+                units_b.texts(fb.range),
+                MIN_SHARED_TEXT,
+            )
+            .is_some()
             {
                 edges.push((a, b, similarity));
             }
@@ -569,7 +596,7 @@ fn near_miss_classes(
                     file: units[unit].0,
                     span: function.span,
                     function: Some(function.qualified_name.clone()),
-                    function_index: Some(units[unit].1),
+                    range: function.range,
                     exact: function.exact,
                     tokens: function.tokens(),
                 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use super::extract::{self, Token};
 use super::{CloneClass, RULES, Unit};
-use crate::analysis::Parsers;
 use crate::config::Config;
 use crate::finding::{CloneProperties, Finding, Kind, Location, Severity, stable_id};
 use crate::lang::Language;
@@ -16,7 +15,6 @@ pub(crate) struct ReportFile<'a> {
     pub(crate) path: &'a str,
     pub(crate) units: &'a super::CloneUnits,
     pub(crate) language: &'static Language,
-    pub(crate) text: &'a str,
     pub(crate) is_test: bool,
 }
 
@@ -26,8 +24,6 @@ pub(crate) fn findings(
     files: &[ReportFile],
     config: &Config,
 ) -> Vec<Finding> {
-    let mut parsers = Parsers::default();
-    let mut tokens: HashMap<usize, Vec<Token>> = HashMap::new();
     let mut out = Vec::new();
     for class in classes {
         let rule = &RULES[usize::from(class.clone_type.clamp(1, 3)) - 1];
@@ -35,7 +31,7 @@ pub(crate) fn findings(
             continue;
         }
         let renaming = (class.clone_type == 2)
-            .then(|| renaming(class, files, &mut parsers, &mut tokens))
+            .then(|| renaming(class, files))
             .flatten();
         let in_tests = class
             .instances
@@ -169,42 +165,17 @@ struct Renaming {
     literals: usize,
 }
 
-/// Compares each copy's tokens with the first's. `None` when the files changed since they
-/// were analysed (their tokens no longer line up).
-fn renaming(
-    class: &CloneClass,
-    files: &[ReportFile],
-    parsers: &mut Parsers,
-    cache: &mut HashMap<usize, Vec<Token>>,
-) -> Option<Renaming> {
-    let mut instance_tokens: Vec<Vec<Token>> = Vec::new();
-    for instance in &class.instances {
-        // Function units carry their tokens; runs of statements are read again.
-        if let Some(function) = instance
-            .function_index
-            .and_then(|index| files[instance.file].units.functions.get(index))
-        {
-            let language = files[instance.file].language;
-            instance_tokens.push(extract::function_tokens(language, function));
-            continue;
-        }
-        let file = &files[instance.file];
-        let tokens = match cache.entry(instance.file) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let tree = parsers.parse(file.language, file.text).ok()?;
-                entry.insert(extract::tokens(
-                    file.language,
-                    tree.root_node(),
-                    file.text.as_bytes(),
-                ))
-            }
-        };
-        let (start, end) = (instance.span.start_byte, instance.span.end_byte);
-        let first = tokens.partition_point(|token| token.start_byte < start);
-        let last = tokens.partition_point(|token| token.start_byte < end);
-        instance_tokens.push(tokens[first..last].to_vec());
-    }
+/// Compares each copy's tokens with the first's. `None` if they do not line up (which
+/// equal token kinds rule out).
+fn renaming(class: &CloneClass, files: &[ReportFile]) -> Option<Renaming> {
+    let instance_tokens: Vec<Vec<Token>> = class
+        .instances
+        .iter()
+        .map(|instance| {
+            let file = &files[instance.file];
+            extract::tokens_in(file.language, file.units, instance.range)
+        })
+        .collect();
     let reference = &instance_tokens[0];
     let mut result = Renaming {
         consistent: true,
@@ -215,8 +186,8 @@ fn renaming(
         if other.len() != reference.len() {
             return None;
         }
-        let mut forward: HashMap<u64, u64> = HashMap::new();
-        let mut backward: HashMap<u64, u64> = HashMap::new();
+        let mut forward: HashMap<u32, u32> = HashMap::new();
+        let mut backward: HashMap<u32, u32> = HashMap::new();
         let mut literals = 0;
         for (a, b) in reference.iter().zip(other) {
             if a.kind != b.kind {
