@@ -55,6 +55,7 @@ struct RawDuplicates {
     min_function_tokens: Option<u32>,
     min_similarity: Option<f64>,
     near_miss: Option<bool>,
+    near_miss_in_tests: Option<bool>,
 }
 
 /// Clone detection settings, `[duplicates]` in the config.
@@ -71,6 +72,8 @@ pub(crate) struct Duplicates {
     /// Near-miss (Type-3) clones: the least similarity of their normalized tokens.
     pub(crate) min_similarity: f64,
     pub(crate) near_miss: bool,
+    /// Near-miss clones among test code (tests repeat their set-up on purpose).
+    pub(crate) near_miss_in_tests: bool,
 }
 
 impl Default for Duplicates {
@@ -82,6 +85,7 @@ impl Default for Duplicates {
             min_function_tokens: 20,
             min_similarity: 0.75,
             near_miss: true,
+            near_miss_in_tests: true,
         }
     }
 }
@@ -276,6 +280,9 @@ impl Config {
                         .unwrap_or(defaults.min_function_tokens),
                     min_similarity: raw.min_similarity.unwrap_or(defaults.min_similarity),
                     near_miss: raw.near_miss.unwrap_or(defaults.near_miss),
+                    near_miss_in_tests: raw
+                        .near_miss_in_tests
+                        .unwrap_or(defaults.near_miss_in_tests),
                 }
             },
         }

@@ -241,13 +241,13 @@ fn find_duplicates(
         };
         units.push(clones::FileUnits {
             language: candidate.language.index(),
+            is_test: report.is_test,
             units: &report.clones,
         });
         files.push(clones::report::ReportFile {
             path: &candidate.relative,
             units: &report.clones,
             language: candidate.language,
-            is_test: report.is_test,
         });
     }
     let classes = clones::detect(&units, &config.duplicates);

@@ -222,6 +222,8 @@ pub(crate) struct Statement {
     pub(crate) literals: u32,
     /// A statement of the file's (or macro body's) outermost block: module-level code.
     pub(crate) top_level: bool,
+    /// Inside a test item (`#[cfg(test)] mod`, `#[test] fn`, `def test_*`, `class Test*`).
+    pub(crate) in_test: bool,
 }
 
 /// One function or method.
@@ -239,6 +241,8 @@ pub(crate) struct FunctionUnit {
     /// How many statements are inside, nested ones included (a one-statement function, a
     /// stub or a delegation, is never worth a helper of its own).
     pub(crate) statement_count: u32,
+    /// A test item, or inside one.
+    pub(crate) in_test: bool,
 }
 
 impl FunctionUnit {
@@ -249,7 +253,7 @@ impl FunctionUnit {
 
 /// A [`Statement`] as stored: span, tokens, shape, exact, literals, top level.
 #[derive(Serialize, Deserialize)]
-struct StatementRow(Span, TokenRange, u64, u64, u32, bool);
+struct StatementRow(Span, TokenRange, u64, u64, u32, bool, bool);
 
 impl From<Statement> for StatementRow {
     fn from(statement: Statement) -> StatementRow {
@@ -260,13 +264,14 @@ impl From<Statement> for StatementRow {
             statement.exact,
             statement.literals,
             statement.top_level,
+            statement.in_test,
         )
     }
 }
 
 impl From<StatementRow> for Statement {
     fn from(
-        StatementRow(span, range, shape, exact, literals, top_level): StatementRow,
+        StatementRow(span, range, shape, exact, literals, top_level, in_test): StatementRow,
     ) -> Statement {
         Statement {
             span,
@@ -275,6 +280,7 @@ impl From<StatementRow> for Statement {
             exact,
             literals,
             top_level,
+            in_test,
         }
     }
 }
@@ -459,10 +465,13 @@ struct Frame {
     function: Option<(usize, usize, usize)>,
     /// The statement or function has syntax errors or is a header: it is not a unit.
     excluded: bool,
+    /// This node is test code (a test item or inside one).
+    in_test: bool,
 }
 
 struct Extractor<'f> {
     table: &'static KindTable,
+    syntax: &'static (dyn crate::lang::Syntax + Sync),
     /// Where this tree's tokens start in the file's token stream.
     base: u32,
     functions_in: &'f [FunctionReport],
@@ -495,6 +504,7 @@ impl<'f> Extractor<'f> {
         function_spans.sort_unstable();
         Extractor {
             table: kind_table(language),
+            syntax: language.syntax,
             base,
             functions_in: functions,
             function_spans,
@@ -534,11 +544,18 @@ impl<'f> Extractor<'f> {
     fn walk(&mut self, root: Node, source: &[u8]) {
         let table = self.table;
         let mut frames: Vec<Frame> = Vec::new();
+        // The statements seen so far in each open block (where Rust attributes live).
+        let mut siblings: Vec<Vec<Node>> = Vec::new();
         let mut cursor = root.walk();
         'walk: loop {
             let node = cursor.node();
             let in_block = frames.last().is_some_and(|frame| frame.is_block);
             let parent_block = frames.last().and_then(|frame| frame.block);
+            let mut in_test = frames.last().is_some_and(|frame| frame.in_test);
+            if in_block && let Some(preceding) = siblings.last_mut() {
+                in_test = in_test || self.syntax.is_test_item(node, preceding, source);
+                preceding.push(node);
+            }
             let class = table.class(node);
             let skip = class == Class::Comment || (in_block && table.is_docstring(node));
             if !skip {
@@ -551,17 +568,20 @@ impl<'f> Extractor<'f> {
                             self.tokens.len().saturating_sub(1),
                             true,
                             frames.len() == 1,
+                            in_test,
                         );
                         self.blocks[block].push(statement);
                     }
                 } else {
                     let mut frame = Frame {
                         is_block: table.is(&table.block, node),
+                        in_test,
                         ..Frame::default()
                     };
                     if frame.is_block {
                         frame.block = Some(self.blocks.len());
                         self.blocks.push(Vec::new());
+                        siblings.push(Vec::new());
                     } else if let Some(function) = self.function_at(node) {
                         frame.function = Some((function, self.tokens.len(), self.closed.len()));
                     }
@@ -576,7 +596,9 @@ impl<'f> Extractor<'f> {
                     if cursor.goto_first_child() {
                         continue 'walk;
                     }
-                    frames.pop();
+                    if frames.pop().is_some_and(|frame| frame.is_block) {
+                        siblings.pop();
+                    }
                 }
             }
             while !cursor.goto_next_sibling() {
@@ -586,6 +608,9 @@ impl<'f> Extractor<'f> {
                 let Some(frame) = frames.pop() else {
                     break 'walk;
                 };
+                if frame.is_block {
+                    siblings.pop();
+                }
                 self.close(cursor.node(), frame);
             }
         }
@@ -602,7 +627,14 @@ impl<'f> Extractor<'f> {
         }
     }
 
-    fn statement(&self, node: Node, start: usize, excluded: bool, top_level: bool) -> Statement {
+    fn statement(
+        &self,
+        node: Node,
+        start: usize,
+        excluded: bool,
+        top_level: bool,
+        in_test: bool,
+    ) -> Statement {
         let tokens = &self.tokens[start.min(self.tokens.len())..];
         let (shape, exact) = hashes(tokens);
         Statement {
@@ -616,6 +648,7 @@ impl<'f> Extractor<'f> {
             exact,
             literals: count_literals(tokens),
             top_level,
+            in_test,
         }
     }
 
@@ -638,6 +671,7 @@ impl<'f> Extractor<'f> {
                 range: self.range(start),
                 statements,
                 statement_count,
+                in_test: frame.in_test,
             });
         }
         if let Some((block, start)) = frame.statement {
@@ -645,7 +679,7 @@ impl<'f> Extractor<'f> {
             // is a unit of its own (functions close before the statements around them).
             let defines_functions = self.functions.len() > frame.functions_before;
             let excluded = frame.excluded || defines_functions;
-            let statement = self.statement(node, start, excluded, frame.top_level);
+            let statement = self.statement(node, start, excluded, frame.top_level, frame.in_test);
             if statement.shape != 0 {
                 self.closed.push(statement.exact);
             }

@@ -60,6 +60,8 @@ pub(crate) const RULES: &[CloneRule] = &[
 pub(crate) struct FileUnits<'a> {
     /// The language's index in the table: clones never cross languages.
     pub(crate) language: usize,
+    /// The whole file is test code (by its path).
+    pub(crate) is_test: bool,
     pub(crate) units: &'a CloneUnits,
 }
 
@@ -90,6 +92,8 @@ pub(crate) struct Instance {
     pub(crate) range: extract::TokenRange,
     pub(crate) exact: u64,
     pub(crate) tokens: u32,
+    /// Test code: a test file, or a test item inside a file.
+    pub(crate) in_test: bool,
 }
 
 /// Two or more instances of one fragment.
@@ -147,8 +151,10 @@ impl CloneClass {
     }
 }
 
-/// A function with fewer statements (a stub, a delegation) is never a clone on its own.
-const MIN_FUNCTION_STATEMENTS: u32 = 2;
+/// A function without statements (an empty body, a docstring) is never a clone. Rust
+/// functions are often one expression, so one statement is enough; stubs are left out by
+/// the token limit.
+const MIN_FUNCTION_STATEMENTS: u32 = 1;
 
 /// A unit is data rather than code when literals are this share of its tokens or more ...
 const DATA_LITERAL_SHARE: f64 = 0.5;
@@ -298,6 +304,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
                         range: function.range,
                         exact: function.exact,
                         tokens: function.tokens(),
+                        in_test: files[file].is_test || function.in_test,
                     }
                 })
                 .collect();
@@ -429,6 +436,7 @@ fn statement_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
                     },
                     exact,
                     tokens: run.iter().map(|statement| statement.tokens()).sum(),
+                    in_test: files[member.0].is_test || run[0].in_test,
                 }
             })
             .collect();
@@ -542,6 +550,13 @@ fn near_miss_classes(
                 continue;
             }
             let (file_a, file_b) = (units[a].0, units[b].0);
+            // Tests spell out each scenario on purpose: near-miss copies between two tests
+            // are the norm, not a refactoring opportunity, unless asked for.
+            let in_test_a = files[file_a].is_test || fa.in_test;
+            let in_test_b = files[file_b].is_test || fb.in_test;
+            if in_test_a && in_test_b && !settings.near_miss_in_tests {
+                continue;
+            }
             if file_a == file_b && (fa.span.contains(&fb.span) || fb.span.contains(&fa.span)) {
                 continue;
             }
@@ -599,6 +614,7 @@ fn near_miss_classes(
                     range: function.range,
                     exact: function.exact,
                     tokens: function.tokens(),
+                    in_test: files[units[unit].0].is_test || function.in_test,
                 }
             })
             .collect();

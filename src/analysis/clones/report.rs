@@ -15,7 +15,6 @@ pub(crate) struct ReportFile<'a> {
     pub(crate) path: &'a str,
     pub(crate) units: &'a super::CloneUnits,
     pub(crate) language: &'static Language,
-    pub(crate) is_test: bool,
 }
 
 /// The findings for `classes` (already ordered by value), those of disabled rules left out.
@@ -33,10 +32,7 @@ pub(crate) fn findings(
         let renaming = (class.clone_type == 2)
             .then(|| renaming(class, files))
             .flatten();
-        let in_tests = class
-            .instances
-            .iter()
-            .all(|instance| files[instance.file].is_test);
+        let in_tests = class.instances.iter().all(|instance| instance.in_test);
         let mut severity = config.severity(rule.id, rule.severity);
         if in_tests {
             severity = Severity::Note;

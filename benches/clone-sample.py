@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Print a random sample of reported clone classes for reading by hand (precision).
+
+usage: benches/clone-sample.py CORPUS [N] [SEED]   (runs target/release/refactor-ai)
+Shows each class's message and properties, then the first lines of its first two copies.
+"""
+import json
+import random
+import subprocess
+import sys
+
+corpus = sys.argv[1]
+n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+lines_shown = 12
+
+out = subprocess.run(
+    ["target/release/refactor-ai", "scan", corpus, "--format", "json", "--no-cache"],
+    capture_output=True, text=True, check=False,
+).stdout
+findings = [f for f in json.loads(out)["findings"] if f["kind"] == "duplicate"]
+random.Random(seed).shuffle(findings)
+print(f"{len(findings)} duplicate findings; sample of {min(n, len(findings))} (seed {seed})\n")
+for index, finding in enumerate(findings[:n], 1):
+    p = finding["properties"]
+    print(f"## {index}. {finding['rule']} ({p['unit']}, {p['lines']} lines, {p['instances']} copies, value {p['value']})")
+    print(f"   {finding['message']}")
+    for location in finding["locations"][:2]:
+        path = f"{corpus}/{location['path']}"
+        with open(path, encoding="utf-8") as source:
+            text = source.read().splitlines()
+        start, end = location["start_line"], location["end_line"]
+        print(f"   --- {location['path']}:{start}-{end}")
+        for line in text[start - 1:min(end, start - 1 + lines_shown)]:
+            print(f"   | {line}")
+    print()
