@@ -235,10 +235,16 @@ fn first_key(class: &CloneClass) -> (usize, u32) {
 
 /// Whether a function is big enough, and code rather than data, to be a clone on its own.
 fn eligible(function: &extract::FunctionUnit, settings: &Duplicates) -> bool {
-    function.tokens() >= settings.min_function_tokens
+    // A smaller function still counts when it does more than one thing: short bodies of
+    // several statements (often under a long docstring) are copied as often as long ones,
+    // while one-statement ones are mostly stubs and delegations that only look alike.
+    let tokens = function.tokens();
+    let big_enough = tokens >= settings.min_function_tokens
+        || (tokens * 4 >= settings.min_function_tokens * 3 && function.statement_count >= 2);
+    big_enough
         && function.span.lines() >= settings.min_lines
         && function.statement_count >= MIN_FUNCTION_STATEMENTS
-        && !is_data(function.literals, function.tokens())
+        && !is_data(function.literals, tokens)
 }
 
 fn is_data(literals: u32, tokens: u32) -> bool {
