@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Print a random sample of reported clone classes for reading by hand (precision).
 
-usage: benches/clone-sample.py CORPUS [N] [SEED]   (runs target/release/refactor-ai)
+usage: benches/clone-sample.py CORPUS [N] [SEED] [--main]   (runs target/release/refactor-ai)
+--main samples only classes with a copy outside test code.
 Shows each class's message and properties, then the first lines of its first two copies.
 """
 import json
@@ -9,9 +10,11 @@ import random
 import subprocess
 import sys
 
-corpus = sys.argv[1]
-n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+main_only = "--main" in sys.argv
+args = [arg for arg in sys.argv[1:] if arg != "--main"]
+corpus = args[0]
+n = int(args[1]) if len(args) > 1 else 20
+seed = int(args[2]) if len(args) > 2 else 1
 lines_shown = 12
 
 out = subprocess.run(
@@ -19,6 +22,8 @@ out = subprocess.run(
     capture_output=True, text=True, check=False,
 ).stdout
 findings = [f for f in json.loads(out)["findings"] if f["kind"] == "duplicate"]
+if main_only:
+    findings = [f for f in findings if not f["properties"]["in_tests"]]
 random.Random(seed).shuffle(findings)
 print(f"{len(findings)} duplicate findings; sample of {min(n, len(findings))} (seed {seed})\n")
 for index, finding in enumerate(findings[:n], 1):

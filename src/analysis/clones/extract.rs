@@ -220,8 +220,9 @@ pub(crate) struct Statement {
     /// Hash of the token kinds and texts.
     pub(crate) exact: u64,
     pub(crate) literals: u32,
-    /// A statement of the file's (or macro body's) outermost block: module-level code.
-    pub(crate) top_level: bool,
+    /// Not inside any function: module-level or class-level code (declarations and data
+    /// tables more often than logic).
+    pub(crate) outside_functions: bool,
     /// Inside a test item (`#[cfg(test)] mod`, `#[test] fn`, `def test_*`, `class Test*`).
     pub(crate) in_test: bool,
 }
@@ -263,7 +264,7 @@ impl From<Statement> for StatementRow {
             statement.shape,
             statement.exact,
             statement.literals,
-            statement.top_level,
+            statement.outside_functions,
             statement.in_test,
         )
     }
@@ -271,7 +272,7 @@ impl From<Statement> for StatementRow {
 
 impl From<StatementRow> for Statement {
     fn from(
-        StatementRow(span, range, shape, exact, literals, top_level, in_test): StatementRow,
+        StatementRow(span, range, shape, exact, literals, outside_functions, in_test): StatementRow,
     ) -> Statement {
         Statement {
             span,
@@ -279,7 +280,7 @@ impl From<StatementRow> for Statement {
             shape,
             exact,
             literals,
-            top_level,
+            outside_functions,
             in_test,
         }
     }
@@ -460,13 +461,15 @@ struct Frame {
     /// Function units made before this statement started: a statement that defines
     /// functions is not part of a run (each function is a unit of its own).
     functions_before: usize,
-    top_level: bool,
+    outside_functions: bool,
     /// This node is that measured function, starting at this token and this statement.
     function: Option<(usize, usize, usize)>,
     /// The statement or function has syntax errors or is a header: it is not a unit.
     excluded: bool,
     /// This node is test code (a test item or inside one).
     in_test: bool,
+    /// This node is a function or inside one.
+    in_function: bool,
 }
 
 struct Extractor<'f> {
@@ -552,6 +555,7 @@ impl<'f> Extractor<'f> {
             let in_block = frames.last().is_some_and(|frame| frame.is_block);
             let parent_block = frames.last().and_then(|frame| frame.block);
             let mut in_test = frames.last().is_some_and(|frame| frame.in_test);
+            let in_function = frames.last().is_some_and(|frame| frame.in_function);
             if in_block && let Some(preceding) = siblings.last_mut() {
                 in_test = in_test || self.syntax.is_test_item(node, preceding, source);
                 preceding.push(node);
@@ -567,7 +571,7 @@ impl<'f> Extractor<'f> {
                             node,
                             self.tokens.len().saturating_sub(1),
                             true,
-                            frames.len() == 1,
+                            !in_function,
                             in_test,
                         );
                         self.blocks[block].push(statement);
@@ -576,6 +580,7 @@ impl<'f> Extractor<'f> {
                     let mut frame = Frame {
                         is_block: table.is(&table.block, node),
                         in_test,
+                        in_function,
                         ..Frame::default()
                     };
                     if frame.is_block {
@@ -584,12 +589,17 @@ impl<'f> Extractor<'f> {
                         siblings.push(Vec::new());
                     } else if let Some(function) = self.function_at(node) {
                         frame.function = Some((function, self.tokens.len(), self.closed.len()));
+                        frame.in_function = true;
                     }
                     if let Some(block) = parent_block {
                         frame.statement = Some((block, self.tokens.len()));
-                        frame.top_level = frames.len() == 1;
+                        frame.outside_functions = !in_function;
                         frame.functions_before = self.functions.len();
-                        frame.excluded = node.has_error() || table.is(&table.header, node);
+                        // Imports, and class or `impl` definitions (a run of declarations
+                        // is not logic to extract; their methods are units of their own).
+                        frame.excluded = node.has_error()
+                            || table.is(&table.header, node)
+                            || self.defines_container(node, source);
                     }
                     frames.push(frame);
                     // A node with children always has a first child.
@@ -627,12 +637,21 @@ impl<'f> Extractor<'f> {
         }
     }
 
+    /// A class, `impl`, trait or module definition, decorated or not (a decorator wraps
+    /// the definition, its last child).
+    fn defines_container(&self, node: Node, source: &[u8]) -> bool {
+        self.syntax.container(node, source).is_some()
+            || node
+                .named_child(u32::try_from(node.named_child_count().saturating_sub(1)).unwrap_or(0))
+                .is_some_and(|last| self.syntax.container(last, source).is_some())
+    }
+
     fn statement(
         &self,
         node: Node,
         start: usize,
         excluded: bool,
-        top_level: bool,
+        outside_functions: bool,
         in_test: bool,
     ) -> Statement {
         let tokens = &self.tokens[start.min(self.tokens.len())..];
@@ -647,7 +666,7 @@ impl<'f> Extractor<'f> {
             },
             exact,
             literals: count_literals(tokens),
-            top_level,
+            outside_functions,
             in_test,
         }
     }
@@ -679,7 +698,13 @@ impl<'f> Extractor<'f> {
             // is a unit of its own (functions close before the statements around them).
             let defines_functions = self.functions.len() > frame.functions_before;
             let excluded = frame.excluded || defines_functions;
-            let statement = self.statement(node, start, excluded, frame.top_level, frame.in_test);
+            let statement = self.statement(
+                node,
+                start,
+                excluded,
+                frame.outside_functions,
+                frame.in_test,
+            );
             if statement.shape != 0 {
                 self.closed.push(statement.exact);
             }

@@ -159,8 +159,9 @@ const MIN_FUNCTION_STATEMENTS: u32 = 1;
 /// A unit is data rather than code when literals are this share of its tokens or more ...
 const DATA_LITERAL_SHARE: f64 = 0.5;
 
-/// ... or, for module-level statements (settings, locale and lookup tables), this share.
-const TOP_LEVEL_DATA_LITERAL_SHARE: f64 = 0.2;
+/// ... or, for statements outside functions (settings, locale and lookup tables, class
+/// attributes), this share.
+const DECLARATION_DATA_LITERAL_SHARE: f64 = 0.15;
 
 /// Near-miss copies must also share this much of their actual text (names and literals
 /// included): functions that merely have the same shape are not copies of each other.
@@ -450,10 +451,10 @@ fn statement_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
             .iter()
             .map(|statement| statement.literals)
             .sum();
-        let top_level = statements(kept[0])[kept[0].2].top_level;
+        let outside_functions = statements(kept[0])[kept[0].2].outside_functions;
         let tokens = f64::from(instances[0].tokens);
         if is_data(literals, instances[0].tokens)
-            || (top_level && f64::from(literals) >= TOP_LEVEL_DATA_LITERAL_SHARE * tokens)
+            || (outside_functions && f64::from(literals) >= DECLARATION_DATA_LITERAL_SHARE * tokens)
         {
             continue;
         }
