@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::finding::{Finding, Location};
 
 /// Bump when the stored shape or the meaning of any cached result changes.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 /// Cache files nobody wrote for this long are removed when another one is written.
 const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);

@@ -221,7 +221,8 @@ fn emit(out: &mut dyn Write, text: &str, color: bool) -> Result<()> {
 }
 
 /// Parses and analyses `data` as one file, for the fuzz target: the first byte picks the
-/// language, the rest is the source (invalid UTF-8 replaced). Must never panic.
+/// language, the rest is the source (invalid UTF-8 replaced). Clone detection runs over the
+/// file and a copy of it. Must never panic.
 #[doc(hidden)]
 pub fn fuzz_analyze(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
@@ -241,8 +242,22 @@ pub fn fuzz_analyze(data: &[u8]) {
     let (report, _) =
         analysis::analyze_source(&mut parsers, &source, &config, analysis::Smells::Wait);
     if let Some(report) = report {
+        // The file and a copy of it: every unit big enough is a clone.
+        let units = [&report.clones, &report.clones].map(|units| analysis::clones::FileUnits {
+            language: language.index(),
+            is_test: false,
+            units,
+        });
+        let files = ["a", "b"].map(|path| analysis::clones::report::ReportFile {
+            path,
+            units: &report.clones,
+            language,
+        });
+        let classes = analysis::clones::detect(&units, &config.duplicates);
+        let duplicates = analysis::clones::report::findings(&classes, &files, &config);
         let analysis = analysis::Analysis {
             files: vec![report],
+            duplicates,
             ..Default::default()
         };
         let _ = report::scan_json(&analysis);

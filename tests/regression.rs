@@ -17,7 +17,21 @@ fn five_thousand_nested_rust_blocks_do_not_overflow_the_stack() {
         code.push_str(" } }");
     }
     code.push_str("\n}\n");
-    let dir = tree(&[("deep.rs", &code)]);
+    let dir = tree(&[
+        ("deep.rs", &code),
+        ("copy.rs", &code),
+        // The function is three lines long: let it be a clone.
+        ("refactor-ai.toml", "[duplicates]\nmin_lines = 1\n"),
+    ]);
+    let scan = run_json(&["scan", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert!(
+        scan["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|finding| finding["rule"] == "duplicate-code/type-1"),
+        "the copy is a clone"
+    );
     let report = run_json(&["metrics", dir.path().to_str().unwrap(), "--format", "json"]);
     let function = &report["files"][0]["functions"][0];
     assert_eq!(function["name"], "deep");

@@ -483,6 +483,7 @@ struct Extractor<'f> {
     tokens: Vec<Token>,
     blocks: Vec<Vec<Statement>>,
     functions: Vec<FunctionUnit>,
+    prefix: Prefix,
     /// Exact hashes of every statement closed so far, in closing order.
     closed: Vec<u64>,
 }
@@ -514,6 +515,7 @@ impl<'f> Extractor<'f> {
             tokens: Vec::new(),
             blocks: Vec::new(),
             functions: Vec::new(),
+            prefix: Prefix::default(),
             closed: Vec::new(),
         }
     }
@@ -535,12 +537,14 @@ impl<'f> Extractor<'f> {
         }
         let text = source.get(node.byte_range()).unwrap_or_default();
         let kind = node.kind_id();
-        self.tokens.push(Token {
+        let token = Token {
             kind,
             text: mix(u64::from(kind), hash_bytes(text)) as u32,
             is_literal: class == Class::Literal,
             is_identifier: class == Class::Identifier,
-        });
+        };
+        self.prefix.push(&token);
+        self.tokens.push(token);
     }
 
     /// Walks `root` without recursion, recording tokens, statements and functions.
@@ -654,18 +658,17 @@ impl<'f> Extractor<'f> {
         outside_functions: bool,
         in_test: bool,
     ) -> Statement {
-        let tokens = &self.tokens[start.min(self.tokens.len())..];
-        let (shape, exact) = hashes(tokens);
+        let (shape, exact, literals) = self.prefix.range(start, self.tokens.len());
         Statement {
             span: Span::of(node),
             range: self.range(start),
-            shape: if excluded || tokens.is_empty() {
+            shape: if excluded || start >= self.tokens.len() {
                 0
             } else {
                 shape.max(1)
             },
             exact,
-            literals: count_literals(tokens),
+            literals,
             outside_functions,
             in_test,
         }
@@ -675,8 +678,7 @@ impl<'f> Extractor<'f> {
         if let Some((index, start, first_closed)) = frame.function
             && !node.has_error()
         {
-            let tokens = &self.tokens[start.min(self.tokens.len())..];
-            let (shape, exact) = hashes(tokens);
+            let (shape, exact, literals) = self.prefix.range(start, self.tokens.len());
             let mut statements = self.closed[first_closed.min(self.closed.len())..].to_vec();
             let statement_count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
             statements.sort_unstable();
@@ -686,7 +688,7 @@ impl<'f> Extractor<'f> {
                 span: Span::of(node),
                 shape,
                 exact,
-                literals: count_literals(tokens),
+                literals,
                 range: self.range(start),
                 statements,
                 statement_count,
@@ -713,17 +715,70 @@ impl<'f> Extractor<'f> {
     }
 }
 
-fn hashes(tokens: &[Token]) -> (u64, u64) {
-    let mut shape = 0u64;
-    let mut exact = 0u64;
-    for token in tokens {
-        shape = mix(shape, u64::from(token.kind));
-        exact = mix(exact, u64::from(token.text));
-    }
-    (shape, exact)
+/// Hashes and literal counts of any range of the token stream in constant time, so that
+/// nested statements cost no more to hash than flat ones (a 5,000-deep tree would otherwise
+/// rehash its tokens 5,000 times). Polynomial prefix hashes modulo the Mersenne prime
+/// 2^61 − 1.
+#[derive(Default)]
+struct Prefix {
+    shape: Vec<u64>,
+    exact: Vec<u64>,
+    literals: Vec<u32>,
+    powers: Vec<u64>,
 }
 
-fn count_literals(tokens: &[Token]) -> u32 {
-    let count = tokens.iter().filter(|token| token.is_literal).count();
-    u32::try_from(count).unwrap_or(u32::MAX)
+const MODULUS: u64 = (1 << 61) - 1;
+const BASE: u64 = 0x1d8e_4e27_c47d_124f % MODULUS;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    let folded = (product as u64 & MODULUS) + (product >> 61) as u64;
+    if folded >= MODULUS {
+        folded - MODULUS
+    } else {
+        folded
+    }
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    let sum = a + b;
+    if sum >= MODULUS { sum - MODULUS } else { sum }
+}
+
+impl Prefix {
+    fn push(&mut self, token: &Token) {
+        if self.shape.is_empty() {
+            self.shape.push(0);
+            self.exact.push(0);
+            self.literals.push(0);
+            self.powers.push(1);
+        }
+        let last = self.shape.len() - 1;
+        let step = |prefix: u64, value: u64| add_mod(mul_mod(prefix, BASE), value);
+        self.shape
+            .push(step(self.shape[last], u64::from(token.kind) + 1));
+        self.exact
+            .push(step(self.exact[last], u64::from(token.text) + 1));
+        self.literals
+            .push(self.literals[last] + u32::from(token.is_literal));
+        self.powers.push(mul_mod(self.powers[last], BASE));
+    }
+
+    /// (shape, exact, literals) of tokens `start..end`.
+    fn range(&self, start: usize, end: usize) -> (u64, u64, u32) {
+        if end <= start || end >= self.shape.len() + usize::from(self.shape.is_empty()) {
+            return (0, 0, 0);
+        }
+        let hash = |prefix: &[u64]| {
+            add_mod(
+                prefix[end],
+                MODULUS - mul_mod(prefix[start], self.powers[end - start]),
+            )
+        };
+        (
+            hash(&self.shape),
+            hash(&self.exact),
+            self.literals[end] - self.literals[start],
+        )
+    }
 }
