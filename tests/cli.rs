@@ -59,14 +59,23 @@ fn sarif_passes_the_official_validator() {
         eprintln!("npm not found: SARIF validation skipped (it is mandatory in CI)");
         return;
     }
-    let output = run(&["scan", &mixed(), "--format", "sarif"]);
+    // Smells (the mixed repo) and duplicate code (related locations, property bags).
+    let clones = fixtures().join("repos/clones");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("scan.sarif");
-    std::fs::write(&path, output.stdout).unwrap();
+    let mut paths = Vec::new();
+    for (name, root) in [
+        ("smells", mixed()),
+        ("clones", clones.to_string_lossy().into_owned()),
+    ] {
+        let output = run(&["scan", &root, "--format", "sarif"]);
+        let path = dir.path().join(format!("{name}.sarif"));
+        std::fs::write(&path, output.stdout).unwrap();
+        paths.push(path);
+    }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/validate-sarif");
     let validated = Command::new("bash")
         .arg(script)
-        .arg(&path)
+        .args(&paths)
         .output()
         .expect("run .ci/validate-sarif");
     assert!(
