@@ -23,6 +23,25 @@ pub(crate) enum Command {
     /// Print per-function metrics (lines, parameters, nesting, cyclomatic and cognitive
     /// complexity, returns).
     Metrics(MetricsArgs),
+    /// Show this machine's hardware profile and the local model refactor-ai would run on
+    /// it, with the reasons.
+    Hw(HwArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HwArgs {
+    #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+    pub(crate) format: MetricsFormat,
+    /// Tokens of context the model must hold (prompt plus answer).
+    #[arg(long, value_name = "TOKENS", default_value_t = 4096)]
+    pub(crate) context: u64,
+    /// The least acceptable generation speed, in tokens per second (default: 5, or 1 with
+    /// --batch).
+    #[arg(long, value_name = "TOKENS_PER_SECOND")]
+    pub(crate) min_speed: Option<f64>,
+    /// Choose for batch runs, where a larger and slower model is acceptable.
+    #[arg(long)]
+    pub(crate) batch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,9 @@ pub(crate) mod cache;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod finding;
+pub(crate) mod hw;
 pub(crate) mod lang;
+pub(crate) mod models;
 pub(crate) mod report;
 
 use std::ffi::OsString;
@@ -130,6 +132,34 @@ fn execute(
             } else {
                 exit_code::OK
             })
+        }
+        Command::Hw(args) => {
+            let cache_dir = cache::default_dir();
+            let mut profile = hw::detect();
+            if let Some(dir) = &cache_dir {
+                hw::load_calibrations(dir, &mut profile);
+            }
+            let catalog = models::catalog::Catalog::load(cache_dir.as_deref())?;
+            let mut needs = if args.batch {
+                models::select::Needs::BATCH
+            } else {
+                models::select::Needs::INTERACTIVE
+            };
+            needs.context = args.context.max(1);
+            if let Some(speed) = args.min_speed {
+                if !(speed.is_finite() && speed >= 0.0) {
+                    bail!("--min-speed must be a number of tokens per second, 0 or more");
+                }
+                needs.min_tokens_per_second = speed;
+            }
+            let choice = models::select::select_model(&profile, &catalog, &needs);
+            let color = use_color(ColorChoice::Auto, terminals);
+            let text = match args.format {
+                MetricsFormat::Text => report::hw::text(&profile, &choice, &needs),
+                MetricsFormat::Json => report::hw::json(&profile, &choice),
+            };
+            emit(stdout, &text, color.0)?;
+            Ok(exit_code::OK)
         }
         Command::Metrics(args) => {
             let (analysis, _) = analyze(&args.common, false, stderr)?;

@@ -338,3 +338,35 @@ fn each_pattern_of_a_rule_fills_its_own_message() {
         ]
     );
 }
+
+#[test]
+fn hw_reports_the_profile_and_a_choice_with_reasons() {
+    let report = run_json(&["hw", "--format", "json"]);
+    let cpu = &report["profile"]["cpu"];
+    assert!(cpu["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(cpu["physical_cores"].as_u64().unwrap() <= cpu["logical_cores"].as_u64().unwrap());
+    assert!(report["profile"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(report["profile_key"].as_str().unwrap().len(), 16);
+    // Either a model with its reasons, or an error naming the smallest model's needs.
+    match report["choice"].as_object() {
+        Some(choice) => {
+            assert!(choice["needs_bytes"].as_u64() <= choice["budget_bytes"].as_u64());
+            assert!(choice["reasons"].is_array());
+            assert!(report["error"].is_null());
+        }
+        None => assert!(report["error"].as_str().unwrap().contains("smollm2-135m")),
+    }
+    let text = run(&["hw"]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.starts_with("CPU "), "{}", text.stdout);
+    assert!(text.stdout.contains("\nModel "), "{}", text.stdout);
+    // An impossible speed floor: the fastest model that fits is chosen, with a warning.
+    let strict = run(&["hw", "--min-speed", "100000"]);
+    assert!(
+        strict.stdout.contains("Warning  nothing that fits reaches"),
+        "{}",
+        strict.stdout
+    );
+    let bad = run(&["hw", "--min-speed", "-1"]);
+    assert_eq!(bad.code, 2);
+}

@@ -1,6 +1,7 @@
 //! Output: text for people, JSON for scripts and editors, SARIF 2.1.0 for code scanning.
 //! Renderers write to a `String`; the CLI decides where it goes and whether colour stays.
 
+pub(crate) mod hw;
 pub(crate) mod sarif;
 pub(crate) mod text;
 

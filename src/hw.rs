@@ -1,0 +1,351 @@
+//! The hardware profile: what this machine offers a local model. Read from the operating
+//! system (`/proc`, `/sys/fs/cgroup`) and the CPU's feature flags; never fails: what cannot
+//! be read is left out and said so.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::models::select::Device;
+
+/// What the model selection needs to know about a machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HardwareProfile {
+    pub(crate) cpu: Cpu,
+    pub(crate) memory: Memory,
+    pub(crate) gpus: Vec<Gpu>,
+    /// Things the detection could not read, or GPUs this binary cannot use, in plain words.
+    pub(crate) notes: Vec<String>,
+    /// Speeds measured on this machine (`hw --calibrate`), from the cache directory.
+    pub(crate) calibrations: Vec<Calibration>,
+}
+
+/// One calibration result: how fast a model ran here. Stored, per machine, as
+/// `<cache dir>/calibration/<profile key>.json`:
+/// `{"profile_key": "...", "results": [{"model": "qwen2.5-coder-1.5b", "device": "cpu",
+/// "threads": 2, "prompt_tokens_per_second": 96.0, "generation_tokens_per_second": 17.0,
+/// "measured_at": "2026-11-27T12:00:00Z"}]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Calibration {
+    pub(crate) model: String,
+    pub(crate) device: Device,
+    pub(crate) threads: usize,
+    pub(crate) prompt_tokens_per_second: f64,
+    pub(crate) generation_tokens_per_second: f64,
+    /// UTC, RFC 3339.
+    pub(crate) measured_at: String,
+}
+
+/// The stored calibrations of one machine.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct CalibrationFile {
+    pub(crate) profile_key: String,
+    pub(crate) results: Vec<Calibration>,
+}
+
+/// Where this machine's calibrations live under the cache directory.
+pub(crate) fn calibration_path(cache_dir: &Path, profile: &HardwareProfile) -> PathBuf {
+    cache_dir
+        .join("calibration")
+        .join(format!("{}.json", profile_key(profile)))
+}
+
+/// Reads the calibrations stored for `profile`; a missing or unreadable file is none (with a
+/// note when it exists but cannot be read).
+pub(crate) fn load_calibrations(cache_dir: &Path, profile: &mut HardwareProfile) {
+    let path = calibration_path(cache_dir, profile);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    match serde_json::from_str::<CalibrationFile>(&text) {
+        Ok(file) => profile.calibrations = file.results,
+        Err(error) => profile.notes.push(format!(
+            "calibration file {} is unreadable ({error}); speeds are estimates until `hw --calibrate` runs again",
+            path.display()
+        )),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Cpu {
+    pub(crate) brand: String,
+    pub(crate) architecture: String,
+    pub(crate) physical_cores: usize,
+    pub(crate) logical_cores: usize,
+    /// The SIMD features that matter to inference kernels: `avx2`, `avx512f`, `f16c`, `fma`
+    /// on x86-64, `neon` on aarch64.
+    pub(crate) features: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Memory {
+    pub(crate) total_bytes: u64,
+    /// What the kernel says can be allocated now without swapping (`MemAvailable`).
+    pub(crate) available_bytes: u64,
+    /// The container's (cgroup's) limit, when there is one below the machine's memory.
+    pub(crate) container_limit_bytes: Option<u64>,
+    /// What the container already uses, when it has a limit.
+    pub(crate) container_used_bytes: Option<u64>,
+}
+
+impl Memory {
+    /// What a process may still allocate: the machine's available memory, capped by what is
+    /// left under the container limit.
+    pub(crate) fn usable_bytes(&self) -> u64 {
+        match self.container_limit_bytes {
+            Some(limit) => {
+                let left = limit.saturating_sub(self.container_used_bytes.unwrap_or(0));
+                left.min(self.available_bytes)
+            }
+            None => self.available_bytes,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Gpu {
+    pub(crate) vendor: GpuVendor,
+    pub(crate) name: String,
+    /// Memory the model may use: VRAM, or for unified memory the share of RAM the GPU gets.
+    pub(crate) total_bytes: u64,
+    pub(crate) free_bytes: u64,
+    /// This binary was built with the backend that drives it (`cuda`, `metal`).
+    pub(crate) usable: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum GpuVendor {
+    Nvidia,
+    Apple,
+}
+
+/// Reads this machine's profile.
+pub(crate) fn detect() -> HardwareProfile {
+    let mut notes = Vec::new();
+    let cpu = detect_cpu(&mut notes);
+    let memory = detect_memory(&mut notes);
+    let gpus = detect_gpus(&mut notes);
+    HardwareProfile {
+        cpu,
+        memory,
+        gpus,
+        notes,
+        calibrations: Vec::new(),
+    }
+}
+
+fn detect_cpu(notes: &mut Vec<String>) -> Cpu {
+    let logical_cores = std::thread::available_parallelism().map_or(1, |count| count.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let brand = field("model name")
+        .or_else(|| field("Model"))
+        .or_else(|| field("Hardware"))
+        .unwrap_or_else(|| {
+            notes.push("CPU model name not readable".to_string());
+            "unknown CPU".to_string()
+        });
+    let physical_cores = physical_cores(&cpuinfo)
+        .unwrap_or(logical_cores)
+        .min(logical_cores)
+        .max(1);
+    Cpu {
+        brand,
+        architecture: std::env::consts::ARCH.to_string(),
+        physical_cores,
+        logical_cores,
+        features: simd_features(),
+    }
+}
+
+/// Distinct (physical id, core id) pairs in `/proc/cpuinfo`; `None` where it does not say
+/// (many ARM kernels, some VMs).
+fn physical_cores(cpuinfo: &str) -> Option<usize> {
+    let mut cores = std::collections::BTreeSet::new();
+    for block in cpuinfo.split("\n\n") {
+        let value = |name: &str| {
+            block.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        if let Some(core) = value("core id") {
+            cores.insert((value("physical id").unwrap_or_default(), core));
+        }
+    }
+    (!cores.is_empty()).then_some(cores.len())
+}
+
+fn simd_features() -> Vec<String> {
+    let mut features = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, present) in [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            (
+                "avx512vnni",
+                std::arch::is_x86_feature_detected!("avx512vnni"),
+            ),
+            ("f16c", std::arch::is_x86_feature_detected!("f16c")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+        ] {
+            if present {
+                features.push(name.to_string());
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            features.push("neon".to_string());
+        }
+    }
+    features
+}
+
+fn detect_memory(notes: &mut Vec<String>) -> Memory {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |name: &str| {
+        meminfo.lines().find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            let number = rest.trim().trim_end_matches("kB").trim();
+            number.parse::<u64>().ok().map(|value| value * 1024)
+        })
+    };
+    let total_bytes = kib("MemTotal").unwrap_or_else(|| {
+        notes.push("total memory not readable (/proc/meminfo)".to_string());
+        0
+    });
+    let available_bytes = kib("MemAvailable")
+        .or_else(|| kib("MemFree"))
+        .unwrap_or(total_bytes);
+    let (limit, used) = cgroup_memory();
+    // A limit at or above the machine's memory is no limit.
+    let container_limit_bytes = limit.filter(|&limit| total_bytes == 0 || limit < total_bytes);
+    Memory {
+        total_bytes,
+        available_bytes,
+        container_limit_bytes,
+        container_used_bytes: container_limit_bytes.and(used),
+    }
+}
+
+/// The cgroup memory limit and usage of this process: v2 (`memory.max`,
+/// `memory.current`), else v1 (`memory.limit_in_bytes`, `memory.usage_in_bytes`).
+fn cgroup_memory() -> (Option<u64>, Option<u64>) {
+    let read = |path: String| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // v2: one line "0::/path".
+    if let Some(path) = own.lines().find_map(|line| line.strip_prefix("0::")) {
+        let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
+        for dir in [dir.as_str(), "/sys/fs/cgroup"] {
+            if let Some(limit) = read(format!("{dir}/memory.max")) {
+                return (Some(limit), read(format!("{dir}/memory.current")));
+            }
+        }
+    }
+    let v1 = "/sys/fs/cgroup/memory";
+    (
+        read(format!("{v1}/memory.limit_in_bytes")),
+        read(format!("{v1}/memory.usage_in_bytes")),
+    )
+}
+
+fn detect_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
+    let mut gpus = Vec::new();
+    // NVIDIA: the driver lists its GPUs under /proc; memory sizes need NVML, which arrives
+    // with the `cuda` feature.
+    if let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") {
+        for entry in entries.flatten() {
+            let information =
+                std::fs::read_to_string(entry.path().join("information")).unwrap_or_default();
+            let name = information
+                .lines()
+                .find_map(|line| line.strip_prefix("Model:"))
+                .map_or("NVIDIA GPU".to_string(), |name| name.trim().to_string());
+            gpus.push(Gpu {
+                vendor: GpuVendor::Nvidia,
+                name,
+                total_bytes: 0,
+                free_bytes: 0,
+                usable: false,
+            });
+        }
+        if !gpus.is_empty() {
+            notes.push(
+                "NVIDIA GPU present, but this binary was built without the `cuda` feature: \
+                 rebuild with `cargo build --release --features cuda` to use it"
+                    .to_string(),
+            );
+        }
+    }
+    if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+        notes.push(
+            "Apple Silicon: this binary was built without the `metal` feature; rebuild with \
+             `cargo build --release --features metal` to use the GPU"
+                .to_string(),
+        );
+    }
+    gpus
+}
+
+/// A stable key for this machine's calibration results: CPU, cores and memory size.
+pub(crate) fn profile_key(profile: &HardwareProfile) -> String {
+    let text = format!(
+        "{}|{}|{}|{}|{}",
+        profile.cpu.brand,
+        profile.cpu.physical_cores,
+        profile.cpu.logical_cores,
+        profile.cpu.features.join(","),
+        profile.memory.total_bytes / (1024 * 1024 * 1024)
+    );
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_cores_count_distinct_cores_of_each_package() {
+        let two_hyperthreaded = "processor\t: 0\nphysical id\t: 0\ncore id\t: 0\n\n\
+                                 processor\t: 1\nphysical id\t: 0\ncore id\t: 0\n\n\
+                                 processor\t: 2\nphysical id\t: 0\ncore id\t: 1\n\n\
+                                 processor\t: 3\nphysical id\t: 0\ncore id\t: 1\n";
+        assert_eq!(physical_cores(two_hyperthreaded), Some(2));
+        assert_eq!(physical_cores("processor\t: 0\nBogoMIPS\t: 50\n"), None);
+    }
+
+    #[test]
+    fn a_container_limit_caps_what_is_usable() {
+        let memory = Memory {
+            total_bytes: 64 << 30,
+            available_bytes: 60 << 30,
+            container_limit_bytes: Some(4 << 30),
+            container_used_bytes: Some(1 << 30),
+        };
+        assert_eq!(memory.usable_bytes(), 3 << 30);
+    }
+
+    #[test]
+    fn this_machine_is_read() {
+        let profile = detect();
+        assert!(profile.cpu.logical_cores >= 1);
+        assert!(profile.cpu.physical_cores <= profile.cpu.logical_cores);
+        if cfg!(target_os = "linux") {
+            assert!(profile.memory.total_bytes > 0);
+            assert!(profile.memory.usable_bytes() <= profile.memory.total_bytes);
+        }
+    }
+}

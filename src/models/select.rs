@@ -1,0 +1,431 @@
+//! Choosing the model for a machine: the largest catalog model whose memory needs fit the
+//! budget of the best device, and whose expected speed meets the floor. A pure function of
+//! the profile, the catalog and the needs, so that every decision is a table test.
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{Catalog, ModelEntry};
+use crate::hw::{GpuVendor, HardwareProfile};
+
+/// What the caller needs from a model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Needs {
+    /// Tokens of context the prompts need (prompt plus answer).
+    pub(crate) context: u64,
+    /// The least generation speed worth waiting for, in tokens per second.
+    pub(crate) min_tokens_per_second: f64,
+}
+
+impl Needs {
+    /// Interactive use (`suggest` in an editor): 4096 tokens, at least 5 tokens/s.
+    pub(crate) const INTERACTIVE: Needs = Needs {
+        context: 4096,
+        min_tokens_per_second: 5.0,
+    };
+    /// Batch runs trade speed for quality: at least 1 token/s.
+    pub(crate) const BATCH: Needs = Needs {
+        context: 4096,
+        min_tokens_per_second: 1.0,
+    };
+}
+
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Device {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl Device {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Device::Cpu => "CPU",
+            Device::Cuda => "CUDA GPU",
+            Device::Metal => "Metal GPU",
+        }
+    }
+}
+
+/// Where a speed figure comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SpeedSource {
+    /// A calibration run on this machine (`hw --calibrate`).
+    Calibrated,
+    /// Memory bandwidth divided by the bytes one token reads: a guess until calibrated.
+    Estimate,
+}
+
+/// The model chosen, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct Choice {
+    pub(crate) model: String,
+    pub(crate) device: Device,
+    /// Memory the model needs for the context (weights as loaded plus KV cache).
+    pub(crate) needs_bytes: u64,
+    /// Memory it may use on that device (what is free, less headroom).
+    pub(crate) budget_bytes: u64,
+    pub(crate) context: u64,
+    pub(crate) tokens_per_second: f64,
+    pub(crate) speed_source: SpeedSource,
+    /// The chosen model is under the speed floor (nothing that fits reaches it).
+    pub(crate) below_speed_floor: bool,
+    /// Why each larger model was passed over, in plain words.
+    pub(crate) reasons: Vec<String>,
+}
+
+/// Nothing in the catalog fits.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "no model fits this machine: the smallest, {model}, needs {} for a {context}-token context \
+     and {} is available (free memory or close other programs, lower the context, or pass \
+     --model with a smaller GGUF)",
+    gib(*needs_bytes),
+    gib(*budget_bytes)
+)]
+pub(crate) struct NoFit {
+    pub(crate) model: String,
+    pub(crate) needs_bytes: u64,
+    pub(crate) budget_bytes: u64,
+    pub(crate) context: u64,
+}
+
+pub(crate) fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// Share of free memory a model may take: the rest is headroom for the tool, the build
+/// and tests it runs, and the user's editor.
+const CPU_HEADROOM: f64 = 0.8;
+const GPU_HEADROOM: f64 = 0.9;
+/// Share of unified memory macOS lets the GPU use.
+const UNIFIED_GPU_SHARE: f64 = 0.75;
+/// Effective memory bandwidth per physical core for quantized matmuls, and the cap
+/// (measured here: Qwen2.5-Coder-1.5B Q4_K_M at 17 tokens/s on 2 cores reads ~19 GB/s).
+const CPU_BANDWIDTH_PER_CORE: f64 = 8e9;
+const CPU_BANDWIDTH_CAP: f64 = 64e9;
+/// Quantizations without SIMD kernels in candle run compute-bound scalar code (measured:
+/// 0.16-0.3 of the bandwidth estimate).
+const SLOW_KERNEL_FACTOR: f64 = 0.25;
+const NVIDIA_BANDWIDTH: f64 = 300e9;
+const APPLE_BANDWIDTH: f64 = 100e9;
+
+/// Picks the model for `profile`; see the module comment.
+pub(crate) fn select_model(
+    profile: &HardwareProfile,
+    catalog: &Catalog,
+    needs: &Needs,
+) -> Result<Choice, NoFit> {
+    let mut models: Vec<&ModelEntry> = catalog.models.iter().collect();
+    models.sort_by_key(|model| std::cmp::Reverse(model.size));
+    let devices = devices(profile);
+    let mut reasons = Vec::new();
+    // The fastest model that fits but misses the floor, in case nothing reaches it.
+    let mut fallback: Option<Choice> = None;
+    for model in &models {
+        let context = needs.context.min(model.context_length);
+        let needs_bytes = model.resident_bytes() + model.kv_cache_bytes(context);
+        let fitting = devices.iter().find(|(_, budget, _)| needs_bytes <= *budget);
+        let Some(&(device, budget_bytes, bandwidth)) = fitting else {
+            let best = devices
+                .iter()
+                .map(|(_, budget, _)| *budget)
+                .max()
+                .unwrap_or(0);
+            reasons.push(format!(
+                "{}: needs {}, more than the {} budget",
+                model.id,
+                gib(needs_bytes),
+                gib(best)
+            ));
+            continue;
+        };
+        let (tokens_per_second, speed_source) = speed(profile, model, device, bandwidth);
+        let choice = Choice {
+            model: model.id.clone(),
+            device,
+            needs_bytes,
+            budget_bytes,
+            context,
+            tokens_per_second,
+            speed_source,
+            below_speed_floor: tokens_per_second < needs.min_tokens_per_second,
+            reasons: reasons.clone(),
+        };
+        if !choice.below_speed_floor {
+            return Ok(choice);
+        }
+        reasons.push(format!(
+            "{}: fits ({} of {}) but runs at about {:.1} tokens/s on the {}, under the {} tokens/s floor",
+            model.id,
+            gib(needs_bytes),
+            gib(budget_bytes),
+            tokens_per_second,
+            device.as_str(),
+            needs.min_tokens_per_second
+        ));
+        let faster = fallback
+            .as_ref()
+            .is_none_or(|best| tokens_per_second > best.tokens_per_second);
+        if faster {
+            fallback = Some(choice);
+        }
+    }
+    if let Some(mut choice) = fallback {
+        choice.reasons = reasons;
+        return Ok(choice);
+    }
+    let smallest = models.last().copied();
+    Err(NoFit {
+        model: smallest.map_or_else(String::new, |model| model.id.clone()),
+        needs_bytes: smallest.map_or(0, |model| {
+            model.resident_bytes() + model.kv_cache_bytes(needs.context.min(model.context_length))
+        }),
+        budget_bytes: devices
+            .iter()
+            .map(|(_, budget, _)| *budget)
+            .max()
+            .unwrap_or(0),
+        context: needs.context,
+    })
+}
+
+/// The devices a model can run on, best first: (device, memory budget, bandwidth).
+fn devices(profile: &HardwareProfile) -> Vec<(Device, u64, f64)> {
+    let mut devices = Vec::new();
+    for gpu in profile.gpus.iter().filter(|gpu| gpu.usable) {
+        match gpu.vendor {
+            GpuVendor::Nvidia => devices.push((
+                Device::Cuda,
+                (gpu.free_bytes as f64 * GPU_HEADROOM) as u64,
+                NVIDIA_BANDWIDTH,
+            )),
+            GpuVendor::Apple => devices.push((
+                Device::Metal,
+                (gpu.free_bytes as f64 * UNIFIED_GPU_SHARE * GPU_HEADROOM) as u64,
+                APPLE_BANDWIDTH,
+            )),
+        }
+    }
+    let cores = profile.cpu.physical_cores.max(1) as f64;
+    devices.push((
+        Device::Cpu,
+        (profile.memory.usable_bytes() as f64 * CPU_HEADROOM) as u64,
+        (cores * CPU_BANDWIDTH_PER_CORE).min(CPU_BANDWIDTH_CAP),
+    ));
+    devices
+}
+
+fn speed(
+    profile: &HardwareProfile,
+    model: &ModelEntry,
+    device: Device,
+    bandwidth: f64,
+) -> (f64, SpeedSource) {
+    if let Some(calibration) = profile
+        .calibrations
+        .iter()
+        .find(|calibration| calibration.model == model.id && calibration.device == device)
+    {
+        return (
+            calibration.generation_tokens_per_second,
+            SpeedSource::Calibrated,
+        );
+    }
+    let mut estimate = bandwidth / model.size as f64;
+    if device == Device::Cpu && !model.fast_kernels {
+        estimate *= SLOW_KERNEL_FACTOR;
+    }
+    ((estimate * 10.0).round() / 10.0, SpeedSource::Estimate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::{Calibration, Cpu, Gpu, Memory};
+    use std::path::Path;
+
+    const GIB: u64 = 1 << 30;
+
+    fn catalog() -> Catalog {
+        Catalog::parse(super::super::catalog::EMBEDDED, Path::new("catalog.toml")).unwrap()
+    }
+
+    fn machine(cores: usize, total: u64, available: u64) -> HardwareProfile {
+        HardwareProfile {
+            cpu: Cpu {
+                brand: "test CPU".to_string(),
+                architecture: "x86_64".to_string(),
+                physical_cores: cores,
+                logical_cores: cores * 2,
+                features: vec!["avx2".to_string(), "fma".to_string()],
+            },
+            memory: Memory {
+                total_bytes: total,
+                available_bytes: available,
+                container_limit_bytes: None,
+                container_used_bytes: None,
+            },
+            gpus: Vec::new(),
+            notes: Vec::new(),
+            calibrations: Vec::new(),
+        }
+    }
+
+    fn check(profile: &HardwareProfile, needs: &Needs, model: &str, device: Device) -> Choice {
+        let choice = select_model(profile, &catalog(), needs)
+            .unwrap_or_else(|error| panic!("expected {model}: {error}"));
+        assert_eq!(
+            (choice.model.as_str(), choice.device),
+            (model, device),
+            "{choice:#?}"
+        );
+        assert!(choice.needs_bytes <= choice.budget_bytes);
+        choice
+    }
+
+    #[test]
+    fn a_4_gib_laptop_gets_the_0_5b_model() {
+        check(
+            &machine(4, 4 * GIB, 5 * GIB / 2),
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-0.5b",
+            Device::Cpu,
+        );
+    }
+
+    #[test]
+    fn a_2_core_24_gib_vm_gets_the_1_5b_model_and_says_why_not_the_7b() {
+        let choice = check(
+            &machine(2, 24 * GIB, 20 * GIB),
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-1.5b",
+            Device::Cpu,
+        );
+        assert_eq!(choice.speed_source, SpeedSource::Estimate);
+        let why_not_7b = choice
+            .reasons
+            .iter()
+            .find(|reason| reason.starts_with("qwen2.5-coder-7b"))
+            .unwrap();
+        assert!(
+            why_not_7b.contains("under the 5 tokens/s floor"),
+            "{why_not_7b}"
+        );
+        // In batch mode the slower, larger model is worth it.
+        check(
+            &machine(2, 24 * GIB, 20 * GIB),
+            &Needs::BATCH,
+            "qwen2.5-coder-7b",
+            Device::Cpu,
+        );
+    }
+
+    #[test]
+    fn a_16_gib_8_core_desktop_gets_the_largest_that_fits() {
+        check(
+            &machine(8, 16 * GIB, 12 * GIB),
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-1.5b",
+            Device::Cpu,
+        );
+        // With 32 GiB the 14B model fits, and 8 cores run it at about 7 tokens/s.
+        check(
+            &machine(8, 32 * GIB, 28 * GIB),
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-14b",
+            Device::Cpu,
+        );
+    }
+
+    #[test]
+    fn a_2_gib_container_on_a_large_host_is_held_to_its_limit() {
+        let mut profile = machine(16, 64 * GIB, 60 * GIB);
+        profile.memory.container_limit_bytes = Some(2 * GIB);
+        profile.memory.container_used_bytes = Some(GIB / 4);
+        check(&profile, &Needs::INTERACTIVE, "smollm2-135m", Device::Cpu);
+    }
+
+    #[test]
+    fn a_24_gib_nvidia_gpu_runs_the_14b_model() {
+        let mut profile = machine(16, 64 * GIB, 60 * GIB);
+        profile.gpus.push(Gpu {
+            vendor: GpuVendor::Nvidia,
+            name: "test GPU".to_string(),
+            total_bytes: 24 * GIB,
+            free_bytes: 23 * GIB,
+            usable: true,
+        });
+        check(
+            &profile,
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-14b",
+            Device::Cuda,
+        );
+        // The same GPU in a binary without `cuda` is no device.
+        profile.gpus[0].usable = false;
+        let choice = select_model(&profile, &catalog(), &Needs::INTERACTIVE).unwrap();
+        assert_eq!(choice.device, Device::Cpu);
+    }
+
+    #[test]
+    fn apple_unified_memory_runs_on_metal() {
+        let mut profile = machine(8, 16 * GIB, 12 * GIB);
+        profile.gpus.push(Gpu {
+            vendor: GpuVendor::Apple,
+            name: "Apple M2".to_string(),
+            total_bytes: 16 * GIB,
+            free_bytes: 12 * GIB,
+            usable: true,
+        });
+        check(
+            &profile,
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-1.5b",
+            Device::Metal,
+        );
+    }
+
+    #[test]
+    fn when_nothing_fits_the_error_names_the_smallest_models_needs() {
+        let mut profile = machine(2, 64 * GIB, 60 * GIB);
+        profile.memory.container_limit_bytes = Some(512 << 20);
+        profile.memory.container_used_bytes = Some(100 << 20);
+        let error = select_model(&profile, &catalog(), &Needs::INTERACTIVE).unwrap_err();
+        assert_eq!(error.model, "smollm2-135m");
+        assert!(error.needs_bytes > error.budget_bytes);
+        let message = error.to_string();
+        assert!(
+            message.contains("smollm2-135m") && message.contains("GiB"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_calibration_replaces_the_estimate() {
+        let mut profile = machine(2, 24 * GIB, 20 * GIB);
+        profile.calibrations.push(Calibration {
+            model: "qwen2.5-coder-1.5b".to_string(),
+            device: Device::Cpu,
+            threads: 2,
+            prompt_tokens_per_second: 96.0,
+            generation_tokens_per_second: 3.0,
+            measured_at: "2026-11-27T00:00:00Z".to_string(),
+        });
+        // Measured too slow: the 0.5B model (estimated 8 tokens/s) is chosen instead.
+        let choice = check(
+            &profile,
+            &Needs::INTERACTIVE,
+            "qwen2.5-coder-0.5b",
+            Device::Cpu,
+        );
+        assert!(
+            choice
+                .reasons
+                .iter()
+                .any(|reason| reason.contains("3.0 tokens/s"))
+        );
+    }
+}
