@@ -237,35 +237,102 @@ fn detect_memory(notes: &mut Vec<String>) -> Memory {
     }
 }
 
-/// The cgroup memory limit and usage of this process: v2 (`memory.max`,
-/// `memory.current`), else v1 (`memory.limit_in_bytes`, `memory.usage_in_bytes`).
+/// The cgroup memory limit and usage of this process.
 fn cgroup_memory() -> (Option<u64>, Option<u64>) {
-    let read = |path: String| {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    cgroup_memory_at(Path::new("/sys/fs/cgroup"), &own)
+}
+
+/// The memory limit and usage under the cgroup file system mounted at `root`, for a process
+/// whose `/proc/self/cgroup` reads `own`: v2 (`memory.max`, `memory.current` in the
+/// process's own group, else the root's), else v1 (`memory/memory.limit_in_bytes`,
+/// `memory/memory.usage_in_bytes`). `max` (v2) or a huge v1 value means no limit.
+fn cgroup_memory_at(root: &Path, own: &str) -> (Option<u64>, Option<u64>) {
+    let read = |path: PathBuf| {
         std::fs::read_to_string(path)
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok())
     };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     // v2: one line "0::/path".
-    if let Some(path) = own.lines().find_map(|line| line.strip_prefix("0::")) {
-        let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
-        for dir in [dir.as_str(), "/sys/fs/cgroup"] {
-            if let Some(limit) = read(format!("{dir}/memory.max")) {
-                return (Some(limit), read(format!("{dir}/memory.current")));
+    if let Some(group) = own.lines().find_map(|line| line.strip_prefix("0::")) {
+        let group = group.trim().trim_start_matches('/');
+        for dir in [root.join(group), root.to_path_buf()] {
+            let max = std::fs::read_to_string(dir.join("memory.max")).ok();
+            if let Some(max) = max {
+                let limit = max.trim().parse::<u64>().ok();
+                return (limit, limit.and(read(dir.join("memory.current"))));
             }
         }
     }
-    let v1 = "/sys/fs/cgroup/memory";
-    (
-        read(format!("{v1}/memory.limit_in_bytes")),
-        read(format!("{v1}/memory.usage_in_bytes")),
-    )
+    let v1 = root.join("memory");
+    let limit = read(v1.join("memory.limit_in_bytes")).filter(|&limit| limit < 1 << 60);
+    (limit, limit.and(read(v1.join("memory.usage_in_bytes"))))
 }
 
 fn detect_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
+    let mut gpus = nvidia_gpus(notes);
+    if !gpus.is_empty() {
+        notes.push(
+            "NVIDIA GPU found, but GPU inference is not built into this binary (the `cuda` \
+             feature arrives with the candle backend): models run on the CPU"
+                .to_string(),
+        );
+    }
+    if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+        gpus.push(Gpu {
+            vendor: GpuVendor::Apple,
+            name: "Apple Silicon (unified memory)".to_string(),
+            total_bytes: 0,
+            free_bytes: 0,
+            usable: false,
+        });
+        notes.push(
+            "Apple Silicon GPU found, but GPU inference is not built into this binary (the \
+             `metal` feature arrives with the candle backend): models run on the CPU"
+                .to_string(),
+        );
+    }
+    for gpu in &mut gpus {
+        gpu.usable = false;
+    }
+    gpus
+}
+
+/// NVIDIA GPUs through NVML, loaded at run time: no NVIDIA library means no NVIDIA GPU, not
+/// an error. Without NVML (no driver, or a container without it), the driver's `/proc`
+/// listing still names the GPUs, without their memory.
+fn nvidia_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
     let mut gpus = Vec::new();
-    // NVIDIA: the driver lists its GPUs under /proc; memory sizes need NVML, which arrives
-    // with the `cuda` feature.
+    match nvml_wrapper::Nvml::init() {
+        Ok(nvml) => {
+            let count = nvml.device_count().unwrap_or(0);
+            for index in 0..count {
+                let Ok(device) = nvml.device_by_index(index) else {
+                    notes.push(format!("NVIDIA GPU {index}: NVML cannot open it"));
+                    continue;
+                };
+                let name = device.name().unwrap_or_else(|_| "NVIDIA GPU".to_string());
+                let (total_bytes, free_bytes) = device
+                    .memory_info()
+                    .map_or((0, 0), |memory| (memory.total, memory.free));
+                gpus.push(Gpu {
+                    vendor: GpuVendor::Nvidia,
+                    name,
+                    total_bytes,
+                    free_bytes,
+                    usable: true,
+                });
+            }
+            return gpus;
+        }
+        Err(error) => {
+            if std::path::Path::new("/proc/driver/nvidia/gpus").exists() {
+                notes.push(format!(
+                    "NVIDIA driver present but NVML is unusable ({error}): GPU memory unknown"
+                ));
+            }
+        }
+    }
     if let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") {
         for entry in entries.flatten() {
             let information =
@@ -282,20 +349,6 @@ fn detect_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
                 usable: false,
             });
         }
-        if !gpus.is_empty() {
-            notes.push(
-                "NVIDIA GPU present, but this binary was built without the `cuda` feature: \
-                 rebuild with `cargo build --release --features cuda` to use it"
-                    .to_string(),
-            );
-        }
-    }
-    if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
-        notes.push(
-            "Apple Silicon: this binary was built without the `metal` feature; rebuild with \
-             `cargo build --release --features metal` to use the GPU"
-                .to_string(),
-        );
     }
     gpus
 }
@@ -325,6 +378,39 @@ mod tests {
                                  processor\t: 3\nphysical id\t: 0\ncore id\t: 1\n";
         assert_eq!(physical_cores(two_hyperthreaded), Some(2));
         assert_eq!(physical_cores("processor\t: 0\nBogoMIPS\t: 50\n"), None);
+    }
+
+    #[test]
+    fn cgroup_limits_are_read_from_v2_and_v1() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        // No cgroup files at all: no limit.
+        assert_eq!(cgroup_memory_at(root.path(), "0::/\n"), (None, None));
+        // v1, unlimited (the kernel writes a huge number), then limited.
+        write("memory/memory.limit_in_bytes", "9223372036854771712\n");
+        write("memory/memory.usage_in_bytes", "1000\n");
+        assert_eq!(
+            cgroup_memory_at(root.path(), "4:memory:/docker/x\n"),
+            (None, None)
+        );
+        write("memory/memory.limit_in_bytes", "4294967296\n");
+        assert_eq!(
+            cgroup_memory_at(root.path(), "4:memory:/docker/x\n"),
+            (Some(4 << 30), Some(1000))
+        );
+        // v2: the process's own group wins; `max` is no limit.
+        write("app/memory.max", "2147483648\n");
+        write("app/memory.current", "5000\n");
+        assert_eq!(
+            cgroup_memory_at(root.path(), "0::/app\n"),
+            (Some(2 << 30), Some(5000))
+        );
+        write("app/memory.max", "max\n");
+        assert_eq!(cgroup_memory_at(root.path(), "0::/app\n"), (None, None));
     }
 
     #[test]
