@@ -26,6 +26,41 @@ pub(crate) enum Command {
     /// Show this machine's hardware profile and the local model refactor-ai would run on
     /// it, with the reasons.
     Hw(HwArgs),
+    /// Manage local models: list the catalog, pull, verify, locate and remove model files.
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    #[command(subcommand)]
+    pub(crate) action: ModelsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsAction {
+    /// Every catalog model: installed or not, size, where, whether it fits this machine.
+    List {
+        #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+        format: MetricsFormat,
+    },
+    /// Download a model from its sources in order, verify its sha256 and install it.
+    Pull {
+        /// A catalog id (`refactor-ai models list`).
+        id: String,
+        /// Seconds the Hugging Face Hub may take to start answering before the next source
+        /// is tried.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        hub_timeout: u64,
+    },
+    /// Hash installed model files again and compare them with the catalog.
+    Verify {
+        /// One catalog id (default: every installed model).
+        id: Option<String>,
+    },
+    /// Print the path of an installed model file.
+    Path { id: String },
+    /// Delete an installed model file.
+    Rm { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -161,6 +161,7 @@ fn execute(
             emit(stdout, &text, color.0)?;
             Ok(exit_code::OK)
         }
+        Command::Models(args) => models_command(&args.action, stdout, stderr),
         Command::Metrics(args) => {
             let (analysis, _) = analyze(&args.common, false, stderr)?;
             let color = use_color(args.common.color, terminals);
@@ -233,6 +234,165 @@ fn use_color(choice: ColorChoice, terminals: Colors) -> (bool, bool) {
             } else {
                 (terminals.stdout, terminals.stderr)
             }
+        }
+    }
+}
+
+/// `models list|pull|verify|path|rm`.
+fn models_command(
+    action: &cli::ModelsAction,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8> {
+    use models::store::{Check, Installed, Store};
+    let cache_dir = cache::default_dir().context(
+        "no cache directory: set REFACTOR_AI_CACHE_DIR (or HOME) to say where models go",
+    )?;
+    let catalog = models::catalog::Catalog::load(Some(&cache_dir))?;
+    let store = Store::new(&cache_dir);
+    let find = |id: &str| {
+        catalog
+            .models
+            .iter()
+            .find(|model| model.id == id)
+            .with_context(|| {
+                let ids: Vec<&str> = catalog
+                    .models
+                    .iter()
+                    .map(|model| model.id.as_str())
+                    .collect();
+                format!("unknown model `{id}`; the catalog has: {}", ids.join(", "))
+            })
+    };
+    match action {
+        cli::ModelsAction::List { format } => {
+            let profile = hw::detect();
+            let budget = (profile.memory.usable_bytes() as f64 * 0.8) as u64;
+            let mut rows = Vec::new();
+            for model in &catalog.models {
+                let installed = match store.installed(model) {
+                    Installed::Missing => None,
+                    Installed::Verified(path) | Installed::Unverified(path) => Some(path),
+                };
+                let needs =
+                    model.resident_bytes() + model.kv_cache_bytes(4096.min(model.context_length));
+                rows.push(serde_json::json!({
+                    "id": model.id,
+                    "name": model.name,
+                    "size_bytes": model.size,
+                    "installed": installed.is_some(),
+                    "path": installed.map(|path| path.display().to_string()),
+                    "needs_bytes": needs,
+                    "fits": needs <= budget,
+                }));
+            }
+            let text = match format {
+                cli::MetricsFormat::Json => {
+                    let mut text =
+                        serde_json::to_string_pretty(&serde_json::json!({ "models": rows }))?;
+                    text.push('\n');
+                    text
+                }
+                cli::MetricsFormat::Text => {
+                    let mut text = String::new();
+                    for row in &rows {
+                        text.push_str(&format!(
+                            "{:<20} {:>9}  {:<13} {}\n",
+                            row["id"].as_str().unwrap_or_default(),
+                            models::select::gib(row["size_bytes"].as_u64().unwrap_or(0)),
+                            if row["fits"] == true {
+                                "fits"
+                            } else {
+                                "does not fit"
+                            },
+                            row["path"].as_str().unwrap_or("not installed"),
+                        ));
+                    }
+                    text
+                }
+            };
+            stdout.write_all(text.as_bytes())?;
+            Ok(exit_code::OK)
+        }
+        cli::ModelsAction::Pull { id, hub_timeout } => {
+            let model = find(id)?;
+            let path = models::pull::pull(
+                model,
+                &store,
+                std::time::Duration::from_secs((*hub_timeout).max(1)),
+                stderr,
+            )?;
+            writeln!(stdout, "{}", path.display())?;
+            Ok(exit_code::OK)
+        }
+        cli::ModelsAction::Verify { id } => {
+            let selected: Vec<_> = match id {
+                Some(id) => vec![find(id)?],
+                None => catalog.models.iter().collect(),
+            };
+            let mut bad = 0;
+            for model in selected {
+                let path = match store.installed(model) {
+                    Installed::Missing if id.is_some() => {
+                        anyhow::bail!(
+                            "{} is not installed: `refactor-ai models pull {}`",
+                            model.id,
+                            model.id
+                        )
+                    }
+                    Installed::Missing => continue,
+                    Installed::Verified(path) | Installed::Unverified(path) => path,
+                };
+                let check = models::store::check(model, &path, |_| {})?;
+                let verdict = match &check {
+                    Check::Good => {
+                        store.record(model, model.sha256.as_deref().unwrap_or_default())?;
+                        "ok".to_string()
+                    }
+                    Check::NoHashToCompare => {
+                        "size ok; the catalog has no sha256 to compare".to_string()
+                    }
+                    Check::WrongSize { expected, actual } => {
+                        bad += 1;
+                        format!(
+                            "CORRUPT: {actual} bytes, expected {expected} (truncated?); pull it again"
+                        )
+                    }
+                    Check::WrongHash { expected, actual } => {
+                        bad += 1;
+                        format!("CORRUPT: sha256 {actual}, expected {expected}; pull it again")
+                    }
+                };
+                writeln!(stdout, "{}: {verdict} ({})", model.id, path.display())?;
+            }
+            Ok(if bad > 0 {
+                exit_code::FINDINGS
+            } else {
+                exit_code::OK
+            })
+        }
+        cli::ModelsAction::Path { id } => {
+            let model = find(id)?;
+            match store.installed(model) {
+                Installed::Missing => anyhow::bail!(
+                    "{} is not installed: `refactor-ai models pull {}`",
+                    model.id,
+                    model.id
+                ),
+                Installed::Verified(path) | Installed::Unverified(path) => {
+                    writeln!(stdout, "{}", path.display())?;
+                    Ok(exit_code::OK)
+                }
+            }
+        }
+        cli::ModelsAction::Rm { id } => {
+            let model = find(id)?;
+            if store.remove(model)? {
+                writeln!(stdout, "removed {}", model.id)?;
+            } else {
+                writeln!(stdout, "{} was not installed", model.id)?;
+            }
+            Ok(exit_code::OK)
         }
     }
 }

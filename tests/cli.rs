@@ -370,3 +370,238 @@ fn hw_reports_the_profile_and_a_choice_with_reasons() {
     let bad = run(&["hw", "--min-speed", "-1"]);
     assert_eq!(bad.code, 2);
 }
+
+mod models {
+    //! `models`: pulling from local and unreachable sources, verifying, removing. Runs the
+    //! binary with its own cache directory and a user catalog there; the only hosts
+    //! contacted are on loopback.
+
+    use std::io::Write;
+    use std::path::Path;
+    use std::process::{Command, Output};
+    use std::time::{Duration, Instant};
+
+    /// The sha256 of "a tiny stand-in for a model file\n" (17 times).
+    fn fake_model(dir: &Path) -> (std::path::PathBuf, String, u64) {
+        let content = "a tiny stand-in for a model file\n".repeat(17);
+        let path = dir.join("source.gguf");
+        std::fs::write(&path, &content).unwrap();
+        let output = Command::new("sha256sum").arg(&path).output().unwrap();
+        let sha = String::from_utf8(output.stdout).unwrap()[..64].to_string();
+        (path, sha, content.len() as u64)
+    }
+
+    fn catalog(cache: &Path, sources: &str, sha: &str, size: u64) {
+        let text = format!(
+            "[[model]]\nid = \"tiny\"\nname = \"Tiny\"\narchitecture = \"llama\"\nparameters = 1\n\
+             quantization = \"Q8_0\"\nfile = \"tiny.gguf\"\nsize = {size}\nsha256 = \"{sha}\"\n\
+             context_length = 64\nlayers = 1\nkv_heads = 1\nhead_dim = 1\nvocab = 1\n\
+             embedding = 1\nfast_kernels = true\nlicense = \"MIT\"\n{sources}"
+        );
+        std::fs::create_dir_all(cache).unwrap();
+        std::fs::write(cache.join("catalog.toml"), text).unwrap();
+    }
+
+    fn models(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_refactor-ai"));
+        command
+            .arg("models")
+            .args(args)
+            .env("REFACTOR_AI_CACHE_DIR", cache);
+        command
+            .env("HF_HOME", cache.join("hf"))
+            .env_remove("HF_HUB_OFFLINE");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    }
+
+    fn text(output: &Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    #[test]
+    fn pull_from_a_local_path_verifies_installs_and_is_instant_the_second_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let (source, sha, size) = fake_model(dir.path());
+        catalog(
+            &cache,
+            &format!(
+                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
+                source.display()
+            ),
+            &sha,
+            size,
+        );
+        // A partial file from an interrupted pull is cleaned up, not trusted.
+        std::fs::create_dir_all(cache.join("models")).unwrap();
+        std::fs::write(cache.join("models/.tiny.gguf.partial"), "half").unwrap();
+        let first = models(&cache, &["pull", "tiny"], &[]);
+        assert!(first.status.success(), "{}", text(&first));
+        let installed = cache.join("models/tiny.gguf");
+        assert_eq!(
+            std::fs::read(&installed).unwrap(),
+            std::fs::read(&source).unwrap()
+        );
+        assert!(!cache.join("models/.tiny.gguf.partial").exists());
+        let second = models(&cache, &["pull", "tiny"], &[]);
+        assert!(
+            text(&second).contains("installed and verified"),
+            "{}",
+            text(&second)
+        );
+        let path = models(&cache, &["path", "tiny"], &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&path.stdout).trim(),
+            installed.display().to_string()
+        );
+
+        // A truncated file is found by `verify` (exit 1), and pulled again.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&installed)
+            .unwrap();
+        file.set_len(size / 2).unwrap();
+        let verify = models(&cache, &["verify", "tiny"], &[]);
+        assert_eq!(verify.status.code(), Some(1));
+        assert!(
+            text(&verify).contains("CORRUPT") && text(&verify).contains("truncated"),
+            "{}",
+            text(&verify)
+        );
+        // The same size but other bytes: a hash mismatch, with both hashes.
+        let mut file = std::fs::File::create(&installed).unwrap();
+        file.write_all(&vec![b'x'; size as usize]).unwrap();
+        drop(file);
+        let verify = models(&cache, &["verify"], &[]);
+        assert!(
+            text(&verify).contains(&format!("expected {sha}")),
+            "{}",
+            text(&verify)
+        );
+        let again = models(&cache, &["pull", "tiny"], &[]);
+        assert!(again.status.success(), "{}", text(&again));
+        assert_eq!(
+            models(&cache, &["verify", "tiny"], &[]).status.code(),
+            Some(0)
+        );
+
+        let removed = models(&cache, &["rm", "tiny"], &[]);
+        assert!(text(&removed).contains("removed tiny"));
+        assert!(!installed.exists());
+        assert!(!models(&cache, &["path", "tiny"], &[]).status.success());
+    }
+
+    #[test]
+    fn a_source_with_the_wrong_hash_is_rejected_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let (source, _, size) = fake_model(dir.path());
+        let wrong = "0".repeat(64);
+        catalog(
+            &cache,
+            &format!(
+                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
+                source.display()
+            ),
+            &wrong,
+            size,
+        );
+        let output = models(&cache, &["pull", "tiny"], &[]);
+        assert_eq!(output.status.code(), Some(2));
+        let message = text(&output);
+        assert!(
+            message.contains("hash mismatch") && message.contains(&wrong),
+            "{message}"
+        );
+        assert!(message.contains("Place the file by hand"), "{message}");
+        let left: Vec<_> = std::fs::read_dir(cache.join("models"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn unknown_ids_are_named_with_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = models(dir.path(), &["pull", "gpt-5"], &[]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            text(&output).contains("unknown model `gpt-5`; the catalog has: smollm2-135m"),
+            "{}",
+            text(&output)
+        );
+    }
+
+    #[test]
+    fn unreachable_hubs_are_given_up_on_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let (source, sha, size) = fake_model(dir.path());
+        catalog(
+            &cache,
+            &format!(
+                "[[model.source]]\nkind = \"hub\"\nrepo = \"nobody/tiny\"\npath = \"tiny.gguf\"\n\
+                 [[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
+                source.display()
+            ),
+            &sha,
+            size,
+        );
+        // A loopback port with nothing listening: refused at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let endpoint = format!("http://127.0.0.1:{closed_port}");
+        let started = Instant::now();
+        let output = models(&cache, &["pull", "tiny"], &[("HF_ENDPOINT", &endpoint)]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains(&endpoint), "{}", text(&output));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        models(&cache, &["rm", "tiny"], &[]);
+
+        // A listener that accepts and never answers: the timeout moves on to the next source.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", silent.local_addr().unwrap());
+        let holder = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().take(4) {
+                held.push(stream);
+            }
+        });
+        let started = Instant::now();
+        let output = models(
+            &cache,
+            &["pull", "tiny", "--hub-timeout", "2"],
+            &[("HF_ENDPOINT", &endpoint)],
+        );
+        let elapsed = started.elapsed();
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(
+            text(&output).contains("did not answer within 2 s"),
+            "{}",
+            text(&output)
+        );
+        assert!(
+            elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(20),
+            "{elapsed:?}"
+        );
+        drop(holder);
+
+        // Offline mode skips the Hub without trying it.
+        models(&cache, &["rm", "tiny"], &[]);
+        let output = models(&cache, &["pull", "tiny"], &[("HF_HUB_OFFLINE", "1")]);
+        assert!(
+            text(&output).contains("HF_HUB_OFFLINE"),
+            "{}",
+            text(&output)
+        );
+    }
+}

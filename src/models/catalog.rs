@@ -58,6 +58,8 @@ pub(crate) enum Source {
         packages: Vec<String>,
         members: Vec<String>,
     },
+    /// A file on this machine (a download made by hand, a shared drive).
+    Path { path: String },
 }
 
 #[derive(Debug, thiserror::Error)]
