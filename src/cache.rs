@@ -25,12 +25,14 @@ const FORMAT: u32 = 7;
 /// Cache files nobody wrote for this long are removed when another one is written.
 const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// The default cache directory: `REFACTOR_AI_CACHE_DIR`, else the platform's user cache
-/// directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS,
-/// `%LOCALAPPDATA%` on Windows) plus `refactor-ai`.
+/// The default cache directory: `REFACTOR_AI_CACHE_DIR` (or `REFACTOR_AI_CACHE`), else the
+/// platform's user cache directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows) plus `refactor-ai`.
 pub(crate) fn default_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("REFACTOR_AI_CACHE_DIR").filter(|dir| !dir.is_empty()) {
-        return Some(PathBuf::from(dir));
+    for variable in ["REFACTOR_AI_CACHE_DIR", "REFACTOR_AI_CACHE"] {
+        if let Some(dir) = std::env::var_os(variable).filter(|dir| !dir.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
     }
     let base = if cfg!(windows) {
         std::env::var_os("LOCALAPPDATA").map(PathBuf::from)

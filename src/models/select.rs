@@ -192,6 +192,69 @@ pub(crate) fn select_model(
     })
 }
 
+/// What the resource guard decided before a load.
+// The model loader (inference, the next piece) is its caller; until then only tests are.
+#[allow(dead_code)]
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Guard {
+    /// The model fits in the memory free now.
+    Load(String),
+    /// It does not fit now; this smaller model does (with the reason, for a warning).
+    FallBack { model: String, reason: String },
+}
+
+/// The resource guard: checks, right before loading, that `wanted` fits in the memory that
+/// is free *now* (other programs may have grown since `hw` chose it). If it does not, a
+/// smaller catalog model that fits is loaded instead with a warning, unless the user pinned
+/// the model (`--model`), which is then an error: a load the OOM killer would end is never
+/// started.
+#[allow(dead_code)]
+pub(crate) fn guard(
+    profile: &HardwareProfile,
+    catalog: &Catalog,
+    wanted: &str,
+    context: u64,
+    pinned: bool,
+) -> Result<Guard, String> {
+    let budget = devices(profile)
+        .iter()
+        .map(|(_, budget, _)| *budget)
+        .max()
+        .unwrap_or(0);
+    let needs = |model: &ModelEntry| {
+        model.resident_bytes() + model.kv_cache_bytes(context.min(model.context_length))
+    };
+    let model = catalog
+        .models
+        .iter()
+        .find(|model| model.id == wanted)
+        .ok_or_else(|| format!("unknown model `{wanted}`"))?;
+    if needs(model) <= budget {
+        return Ok(Guard::Load(model.id.clone()));
+    }
+    let reason = format!(
+        "{} needs {} but only {} is free now",
+        model.id,
+        gib(needs(model)),
+        gib(budget)
+    );
+    if pinned {
+        return Err(format!(
+            "{reason}; close other programs or choose a smaller model (`refactor-ai hw` says which fits)"
+        ));
+    }
+    catalog
+        .models
+        .iter()
+        .filter(|other| other.size < model.size && needs(other) <= budget)
+        .max_by_key(|other| other.size)
+        .map(|smaller| Guard::FallBack {
+            model: smaller.id.clone(),
+            reason: format!("{reason}; using {} instead", smaller.id),
+        })
+        .ok_or_else(|| format!("{reason}, and no smaller model fits either"))
+}
+
 /// The devices a model can run on, best first: (device, memory budget, bandwidth).
 fn devices(profile: &HardwareProfile) -> Vec<(Device, u64, f64)> {
     let mut devices = Vec::new();
@@ -401,6 +464,28 @@ mod tests {
             message.contains("smollm2-135m") && message.contains("GiB"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_guard_falls_back_when_memory_shrank_unless_the_model_is_pinned() {
+        let profile = machine(2, 24 * GIB, 3 * GIB);
+        let catalog = catalog();
+        assert_eq!(
+            guard(&profile, &catalog, "qwen2.5-coder-0.5b", 4096, false),
+            Ok(Guard::Load("qwen2.5-coder-0.5b".to_string()))
+        );
+        match guard(&profile, &catalog, "qwen2.5-coder-1.5b", 4096, false) {
+            Ok(Guard::FallBack { model, reason }) => {
+                assert_eq!(model, "qwen2.5-coder-0.5b");
+                assert!(reason.contains("only 2.4 GiB is free now"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let pinned = guard(&profile, &catalog, "qwen2.5-coder-1.5b", 4096, true).unwrap_err();
+        assert!(pinned.contains("close other programs"), "{pinned}");
+        let tiny = machine(2, 24 * GIB, 256 << 20);
+        let nothing = guard(&tiny, &catalog, "qwen2.5-coder-1.5b", 4096, false).unwrap_err();
+        assert!(nothing.contains("no smaller model fits"), "{nothing}");
     }
 
     #[test]
