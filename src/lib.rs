@@ -155,7 +155,18 @@ fn execute(
             let choice = models::select::select_model(&profile, &catalog, &needs);
             let color = use_color(ColorChoice::Auto, terminals);
             let text = match args.format {
-                MetricsFormat::Text => report::hw::text(&profile, &choice, &needs),
+                MetricsFormat::Text => {
+                    let installed = choice.as_ref().ok().and_then(|choice| {
+                        let model = catalog.models.iter().find(|m| m.id == choice.model)?;
+                        let store = models::store::Store::new(cache_dir.as_deref()?);
+                        match store.installed(model) {
+                            models::store::Installed::Missing => None,
+                            models::store::Installed::Verified(path)
+                            | models::store::Installed::Unverified(path) => Some(path),
+                        }
+                    });
+                    report::hw::text(&profile, &choice, &needs, installed.as_deref())
+                }
                 MetricsFormat::Json => report::hw::json(&profile, &choice),
             };
             emit(stdout, &text, color.0)?;

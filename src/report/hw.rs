@@ -28,11 +28,12 @@ pub(crate) fn json(profile: &HardwareProfile, choice: &Result<Choice, NoFit>) ->
     text
 }
 
-/// `hw --format text`.
+/// `hw --format text`. `installed` is where the chosen model's file is, if it is installed.
 pub(crate) fn text(
     profile: &HardwareProfile,
     choice: &Result<Choice, NoFit>,
     needs: &Needs,
+    installed: Option<&std::path::Path>,
 ) -> String {
     let mut out = String::new();
     let cpu = &profile.cpu;
@@ -90,7 +91,7 @@ pub(crate) fn text(
             let speed = match choice.speed_source {
                 SpeedSource::Calibrated => "measured on this machine".to_string(),
                 SpeedSource::Estimate => {
-                    "an estimate from memory bandwidth; `hw --calibrate` measures it".to_string()
+                    "an estimate from memory bandwidth, not a measurement".to_string()
                 }
             };
             let _ = writeln!(
@@ -103,6 +104,18 @@ pub(crate) fn text(
                 gib(choice.budget_bytes),
                 choice.tokens_per_second,
             );
+            match installed {
+                Some(path) => {
+                    let _ = writeln!(out, "File     {}", path.display());
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "File     not installed yet: `refactor-ai models pull {}`",
+                        choice.model
+                    );
+                }
+            }
             if choice.below_speed_floor {
                 let _ = writeln!(
                     out,
