@@ -142,6 +142,12 @@ pub(crate) struct SmellQueries {
     /// every pattern has a named root, the queries run only at such nodes (see
     /// [`run_queries`]); otherwise `roots` is empty and they run over the whole tree.
     pub(crate) roots: Vec<bool>,
+    /// Indexed by node kind id: text that a node of that kind must contain for any pattern
+    /// rooted there to match (one of the strings), or `None` when some pattern rooted there
+    /// needs none. Read from the patterns' `#eq?` / `#any-of?` predicates: a call whose
+    /// text has no `getattr` in it cannot be a `getattr(x, "name")` call, and checking that
+    /// is far cheaper than running the query.
+    required_text: Vec<Option<Vec<String>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +311,7 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         not_parent.push(kinds("not-parent"));
     }
     let roots = root_kinds(language, &query);
+    let required_text = required_text(language, &query, roots.len());
     Ok(SmellQueries {
         query,
         pattern_rule,
@@ -316,7 +323,97 @@ fn compile(language: &'static Language) -> Result<SmellQueries, QueryError> {
         not_in,
         smell_capture,
         roots,
+        required_text,
     })
+}
+
+/// Per node kind id, the text any pattern rooted at that kind needs (see
+/// [`SmellQueries::required_text`]). A pattern needs the strings of its first positive
+/// `#eq?` or `#any-of?` predicate on a capture that every alternative of the pattern has
+/// (a predicate on a capture that is absent holds, so it proves nothing).
+fn required_text(language: &Language, query: &Query, kinds: usize) -> Vec<Option<Vec<String>>> {
+    let grammar = (language.grammar)();
+    // Some(strings) while every pattern seen for the kind needs text; None once one does not.
+    let mut required: Vec<Option<Option<Vec<String>>>> = vec![None; kinds];
+    for pattern in 0..query.pattern_count() {
+        let start = query.start_byte_for_pattern(pattern);
+        let end = query.end_byte_for_pattern(pattern);
+        let Some(text) = language.smells.get(start..end) else {
+            return vec![None; kinds];
+        };
+        let Some(roots) = pattern_roots(text) else {
+            return vec![None; kinds];
+        };
+        let needs = pattern_required_text(text, roots.len());
+        for (id, slot) in required.iter_mut().enumerate() {
+            let Ok(id16) = u16::try_from(id) else { break };
+            let named = grammar.node_kind_is_named(id16);
+            let is_root = grammar.node_kind_for_id(id16).is_some_and(|kind| {
+                roots
+                    .iter()
+                    .any(|(name, is_named)| name == kind && *is_named == named)
+            });
+            if !is_root {
+                continue;
+            }
+            *slot = Some(match (slot.take(), &needs) {
+                (None, needs) => needs.clone(),
+                (Some(Some(mut strings)), Some(more)) => {
+                    strings.extend(more.iter().cloned());
+                    Some(strings)
+                }
+                (Some(_), _) => None,
+            });
+        }
+    }
+    required.into_iter().map(Option::flatten).collect()
+}
+
+/// The strings of the first positive `#eq? @capture "text"` or `#any-of? @capture "a" "b"`
+/// predicate of one pattern whose capture appears once per alternative at least.
+fn pattern_required_text(text: &str, alternatives: usize) -> Option<Vec<String>> {
+    for (at, _) in text.match_indices("(#") {
+        let rest = &text[at + 2..];
+        let Some(args) = rest
+            .strip_prefix("eq? ")
+            .or_else(|| rest.strip_prefix("any-of? "))
+        else {
+            continue;
+        };
+        let args = args.trim_start();
+        let Some(capture) = args.strip_prefix('@') else {
+            continue;
+        };
+        let name_end = capture
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(capture.len());
+        let name = &capture[..name_end];
+        let mut strings = Vec::new();
+        let mut rest = capture[name_end..].trim_start();
+        while let Some(quoted) = rest.strip_prefix('"') {
+            let Some(close) = quoted.find('"') else { break };
+            let value = &quoted[..close];
+            if value.contains('\\') {
+                strings.clear();
+                break;
+            }
+            strings.push(value.to_string());
+            rest = quoted[close + 1..].trim_start();
+        }
+        let uses = text
+            .match_indices(&format!("@{name}"))
+            .filter(|(at, _)| {
+                text[at + name.len() + 1..].chars().next().is_none_or(|c| {
+                    !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                })
+            })
+            .count()
+            - 1;
+        if !strings.is_empty() && rest.starts_with(')') && uses >= alternatives.max(1) {
+            return Some(strings);
+        }
+    }
+    None
 }
 
 /// The kinds of every pattern's outermost node, as a table by kind id; empty when some
@@ -464,6 +561,13 @@ pub(crate) fn run_queries(
         candidates
     };
     for start in starts {
+        if let Some(Some(needed)) = queries.required_text.get(usize::from(start.kind_id()))
+            && !needed.iter().any(|text| {
+                memchr::memmem::find(&source[start.byte_range()], text.as_bytes()).is_some()
+            })
+        {
+            continue;
+        }
         let mut matches = cursor.matches(&queries.query, *start, source);
         while let Some(found_match) = matches.next() {
             let pattern = found_match.pattern_index;
@@ -675,6 +779,36 @@ mod tests {
                 assert!(METRIC_RULES.iter().all(|metric| metric.id != rule.id));
             }
         }
+    }
+
+    #[test]
+    fn required_text_comes_from_predicates_on_captures_every_alternative_has() {
+        let check = |text: &str, alternatives: usize, expected: Option<&[&str]>| {
+            let expected = expected.map(|strings| strings.iter().map(|s| s.to_string()).collect());
+            assert_eq!(
+                pattern_required_text(text, alternatives),
+                expected,
+                "{text}"
+            );
+        };
+        check(
+            "((call function: (identifier) @fn) @smell (#eq? @fn \"getattr\"))",
+            1,
+            Some(&["getattr"]),
+        );
+        check(
+            "((call function: (identifier) @fn) (#any-of? @fn \"list\" \"dict\"))",
+            1,
+            Some(&["list", "dict"]),
+        );
+        // Capture against capture, and negated predicates, prove nothing.
+        check("((a (b) @x (c) @y) (#eq? @x @y))", 1, None);
+        check("((a (b) @x) (#not-eq? @x \"z\"))", 1, None);
+        // A capture only one of two alternatives has may be absent: no requirement.
+        check("([(a (b) @x) (c)] (#eq? @x \"z\"))", 2, None);
+        check("([(a (b) @x) (c (d) @x)] (#eq? @x \"z\"))", 2, Some(&["z"]));
+        // `@x` is not `@xy`.
+        check("([(a (b) @x) (c (d) @xy)] (#eq? @x \"z\"))", 2, None);
     }
 
     #[test]
