@@ -138,12 +138,7 @@ pub(crate) fn detect() -> HardwareProfile {
 fn detect_cpu(notes: &mut Vec<String>) -> Cpu {
     let logical_cores = std::thread::available_parallelism().map_or(1, |count| count.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        cpuinfo.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            (key.trim() == name).then(|| value.trim().to_string())
-        })
-    };
+    let field = |name: &str| cpuinfo_field(&cpuinfo, name);
     let brand = field("model name")
         .or_else(|| field("Model"))
         .or_else(|| field("Hardware"))
@@ -164,17 +159,20 @@ fn detect_cpu(notes: &mut Vec<String>) -> Cpu {
     }
 }
 
+/// The first `name : value` line of `/proc/cpuinfo` text.
+fn cpuinfo_field(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == name).then(|| value.trim().to_string())
+    })
+}
+
 /// Distinct (physical id, core id) pairs in `/proc/cpuinfo`; `None` where it does not say
 /// (many ARM kernels, some VMs).
 fn physical_cores(cpuinfo: &str) -> Option<usize> {
     let mut cores = std::collections::BTreeSet::new();
     for block in cpuinfo.split("\n\n") {
-        let value = |name: &str| {
-            block.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == name).then(|| value.trim().to_string())
-            })
-        };
+        let value = |name: &str| cpuinfo_field(block, name);
         if let Some(core) = value("core id") {
             cores.insert((value("physical id").unwrap_or_default(), core));
         }

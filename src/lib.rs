@@ -278,15 +278,14 @@ fn models_command(
     match action {
         cli::ModelsAction::List { format } => {
             let profile = hw::detect();
-            let budget = (profile.memory.usable_bytes() as f64 * 0.8) as u64;
+            let budget = models::select::budget_bytes(&profile);
             let mut rows = Vec::new();
             for model in &catalog.models {
                 let installed = match store.installed(model) {
                     Installed::Missing => None,
                     Installed::Verified(path) | Installed::Unverified(path) => Some(path),
                 };
-                let needs =
-                    model.resident_bytes() + model.kv_cache_bytes(4096.min(model.context_length));
+                let needs = model.needs_bytes(models::select::Needs::INTERACTIVE.context);
                 rows.push(serde_json::json!({
                     "id": model.id,
                     "name": model.name,

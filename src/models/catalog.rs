@@ -169,6 +169,12 @@ impl ModelEntry {
         2 * self.layers * self.kv_heads * self.head_dim * context * 4
     }
 
+    /// Bytes the loaded model needs for a `context`-token context (capped at what the model
+    /// was trained for): resident weights plus KV cache.
+    pub(crate) fn needs_bytes(&self, context: u64) -> u64 {
+        self.resident_bytes() + self.kv_cache_bytes(context.min(self.context_length))
+    }
+
     /// Bytes the loaded model takes besides its KV cache: the weights, the token embeddings
     /// candle dequantizes to f32, and candle's repacked copies and buffers (measured: peak
     /// RSS is 1.1-1.55 times weights plus f32 embeddings; 1.6 is used), plus 100 MiB of

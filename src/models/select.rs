@@ -126,7 +126,7 @@ pub(crate) fn select_model(
     let mut fallback: Option<Choice> = None;
     for model in &models {
         let context = needs.context.min(model.context_length);
-        let needs_bytes = model.resident_bytes() + model.kv_cache_bytes(context);
+        let needs_bytes = model.needs_bytes(context);
         let fitting = devices.iter().find(|(_, budget, _)| needs_bytes <= *budget);
         let Some(&(device, budget_bytes, bandwidth)) = fitting else {
             let best = devices
@@ -216,14 +216,8 @@ pub(crate) fn guard(
     context: u64,
     pinned: bool,
 ) -> Result<Guard, String> {
-    let budget = devices(profile)
-        .iter()
-        .map(|(_, budget, _)| *budget)
-        .max()
-        .unwrap_or(0);
-    let needs = |model: &ModelEntry| {
-        model.resident_bytes() + model.kv_cache_bytes(context.min(model.context_length))
-    };
+    let budget = budget_bytes(profile);
+    let needs = |model: &ModelEntry| model.needs_bytes(context);
     let model = catalog
         .models
         .iter()
@@ -253,6 +247,15 @@ pub(crate) fn guard(
             reason: format!("{reason}; using {} instead", smaller.id),
         })
         .ok_or_else(|| format!("{reason}, and no smaller model fits either"))
+}
+
+/// The largest memory budget of any device of `profile`: what a model may take now.
+pub(crate) fn budget_bytes(profile: &HardwareProfile) -> u64 {
+    devices(profile)
+        .iter()
+        .map(|(_, budget, _)| *budget)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The devices a model can run on, best first: (device, memory budget, bandwidth).

@@ -199,6 +199,19 @@ impl Span {
         }
     }
 
+    /// The span as a finding's location in the file at `path`.
+    pub(crate) fn location(&self, path: &str) -> crate::finding::Location {
+        crate::finding::Location {
+            path: path.to_string(),
+            start_line: self.start_line,
+            end_line: self.end_line,
+            start_column: self.start_column,
+            end_column: self.end_column,
+            start_byte: self.start_byte as usize,
+            end_byte: self.end_byte as usize,
+        }
+    }
+
     pub(crate) fn lines(&self) -> u32 {
         self.end_line.saturating_sub(self.start_line) + 1
     }

@@ -40,18 +40,7 @@ pub(crate) fn findings(
         let locations: Vec<Location> = class
             .instances
             .iter()
-            .map(|instance| {
-                let span = instance.span;
-                Location {
-                    path: files[instance.file].path.to_string(),
-                    start_line: span.start_line,
-                    end_line: span.end_line,
-                    start_column: span.start_column,
-                    end_column: span.end_column,
-                    start_byte: span.start_byte as usize,
-                    end_byte: span.end_byte as usize,
-                }
-            })
+            .map(|instance| instance.span.location(files[instance.file].path))
             .collect();
         let paths: Vec<&str> = locations
             .iter()
