@@ -26,7 +26,8 @@ pub(crate) enum Command {
     /// Show this machine's hardware profile and the local model refactor-ai would run on
     /// it, with the reasons.
     Hw(HwArgs),
-    /// Manage local models: list the catalog, pull, verify, locate and remove model files.
+    /// Manage and run local models: list the catalog, pull, verify, locate, remove, run,
+    /// tokenize with and benchmark model files.
     Models(ModelsArgs),
 }
 
@@ -59,8 +60,106 @@ pub(crate) enum ModelsAction {
     },
     /// Print the path of an installed model file.
     Path { id: String },
-    /// Delete an installed model file.
+    /// Delete an installed model file (and its converted copy).
     Rm { id: String },
+    /// Generate text with a model: the prompt goes through the model's chat template
+    /// unless --raw.
+    Run(RunArgs),
+    /// Print the token ids of a text, as the model's tokenizer splits it.
+    Tokenize {
+        /// A catalog id or a GGUF file.
+        #[arg(value_name = "ID|PATH")]
+        model: String,
+        /// The text (or --file).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from this file.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+        format: MetricsFormat,
+    },
+    /// Measure load time, prompt and generation speed and peak memory, like llama-bench.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// A catalog id or a GGUF file.
+    #[arg(value_name = "ID|PATH")]
+    pub(crate) model: String,
+    /// The prompt (or --file).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub(crate) prompt: Option<String>,
+    /// Read the prompt from this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// A system message before the prompt (chat mode only).
+    #[arg(long, conflicts_with = "raw")]
+    pub(crate) system: Option<String>,
+    /// Continue the prompt text as it is, without the chat template.
+    #[arg(long)]
+    pub(crate) raw: bool,
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub(crate) max_tokens: usize,
+    /// 0 is greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) temperature: f64,
+    /// Sample among the K most likely tokens (0: all).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub(crate) top_k: usize,
+    /// Sample among the most likely tokens that add up to P.
+    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    pub(crate) top_p: f64,
+    /// Penalise tokens seen in the last 64 (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) repeat_penalty: f32,
+    #[arg(long, default_value_t = 299_792_458)]
+    pub(crate) seed: u64,
+    /// Stop before this text (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) stop: Vec<String>,
+    /// Drop the start of a prompt that does not fit the context, instead of failing.
+    #[arg(long)]
+    pub(crate) truncate: bool,
+    /// Run the file's own quantization even where candle has no fast kernel for it (Q4_1,
+    /// Q5_0, Q5_1): several times slower, but the same numbers llama.cpp computes with.
+    #[arg(long)]
+    pub(crate) no_convert: bool,
+    #[command(flatten)]
+    pub(crate) threads: ThreadArgs,
+    /// `json` adds token ids, counts, timings and the stop reason.
+    #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+    pub(crate) format: MetricsFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A catalog id or a GGUF file (default: every installed catalog model).
+    #[arg(value_name = "ID|PATH")]
+    pub(crate) model: Option<String>,
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub(crate) prompt_tokens: usize,
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub(crate) gen_tokens: usize,
+    /// Runs of each test; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) repetitions: usize,
+    /// Measure the file's own quantization, without converting slow tensors to Q8_0.
+    #[arg(long)]
+    pub(crate) no_convert: bool,
+    #[command(flatten)]
+    pub(crate) threads: ThreadArgs,
+    #[arg(long, value_enum, default_value_t = MetricsFormat::Text)]
+    pub(crate) format: MetricsFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ThreadArgs {
+    /// Inference threads (default: REFACTOR_AI_THREADS, else the physical cores not busy
+    /// with other work).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +176,12 @@ pub(crate) struct HwArgs {
     /// Choose for batch runs, where a larger and slower model is acceptable.
     #[arg(long)]
     pub(crate) batch: bool,
+    /// Measure each installed model's speed here first (a short `models bench`) and store
+    /// it, so the choice uses measured speeds.
+    #[arg(long)]
+    pub(crate) calibrate: bool,
+    #[command(flatten)]
+    pub(crate) threads: ThreadArgs,
 }
 
 #[derive(Debug, Args)]

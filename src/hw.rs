@@ -50,6 +50,26 @@ pub(crate) fn calibration_path(cache_dir: &Path, profile: &HardwareProfile) -> P
         .join(format!("{}.json", profile_key(profile)))
 }
 
+/// Writes `results` as this machine's calibrations (atomically: a temporary file, then a
+/// rename).
+pub(crate) fn store_calibrations(
+    cache_dir: &Path,
+    profile: &HardwareProfile,
+    results: &[Calibration],
+) -> std::io::Result<()> {
+    let path = calibration_path(cache_dir, profile);
+    let file = CalibrationFile {
+        profile_key: profile_key(profile),
+        results: results.to_vec(),
+    };
+    let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
+    let dir = path.parent().unwrap_or(cache_dir);
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!(".calibration.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, &path)
+}
+
 /// Reads the calibrations stored for `profile`; a missing or unreadable file is none (with a
 /// note when it exists but cannot be read).
 pub(crate) fn load_calibrations(cache_dir: &Path, profile: &mut HardwareProfile) {
@@ -133,6 +153,16 @@ pub(crate) fn detect() -> HardwareProfile {
         notes,
         calibrations: Vec::new(),
     }
+}
+
+/// Physical cores (logical ones where the system does not say), at least 1.
+pub(crate) fn physical_core_count() -> usize {
+    let logical_cores = std::thread::available_parallelism().map_or(1, |count| count.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    physical_cores(&cpuinfo)
+        .unwrap_or(logical_cores)
+        .min(logical_cores)
+        .max(1)
 }
 
 fn detect_cpu(notes: &mut Vec<String>) -> Cpu {

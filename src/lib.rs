@@ -9,8 +9,11 @@ pub(crate) mod config;
 pub(crate) mod finding;
 pub(crate) mod hw;
 pub(crate) mod lang;
+pub(crate) mod llm;
+pub(crate) mod model_cli;
 pub(crate) mod models;
 pub(crate) mod report;
+pub(crate) mod time;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -138,6 +141,9 @@ fn execute(
             let mut profile = hw::detect();
             if let Some(dir) = &cache_dir {
                 hw::load_calibrations(dir, &mut profile);
+            }
+            if args.calibrate {
+                model_cli::calibrate(&mut profile, args.threads.threads, stderr)?;
             }
             let catalog = models::catalog::Catalog::load(cache_dir.as_deref())?;
             let mut needs = if args.batch {
@@ -395,6 +401,21 @@ fn models_command(
                 }
             }
         }
+        cli::ModelsAction::Run(args) => model_cli::run(args, stdout, stderr),
+        cli::ModelsAction::Tokenize {
+            model,
+            text,
+            file,
+            format,
+        } => model_cli::tokenize(
+            model,
+            text.as_deref(),
+            file.as_deref(),
+            *format,
+            stdout,
+            stderr,
+        ),
+        cli::ModelsAction::Bench(args) => model_cli::bench_command(args, stdout, stderr),
         cli::ModelsAction::Rm { id } => {
             let model = find(id)?;
             if store.remove(model)? {

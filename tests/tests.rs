@@ -8,6 +8,7 @@ mod cli;
 mod clone_recall;
 mod clones;
 mod docs;
+mod llm;
 mod metrics_fixtures;
 mod regression;
 mod smell_fixtures;

@@ -79,11 +79,11 @@ impl Discovery {
             let mut child_scope = scope;
             let mut measured_body = None;
             if let Some(shape) = syntax.function(node, source) {
-                if !node.has_error() {
-                    if let Some(body) = shape.body {
-                        self.measure(language, path, &shape, scope, source, collector);
-                        measured_body = Some(body);
-                    }
+                if !node.has_error()
+                    && let Some(body) = shape.body
+                {
+                    self.measure(language, path, &shape, scope, source, collector);
+                    measured_body = Some(body);
                 }
                 self.scopes.push(Scope {
                     parent: scope,

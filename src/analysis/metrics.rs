@@ -158,27 +158,27 @@ pub(crate) fn measure<'tree>(
         let nested = frame.nested || construct == Construct::NestingOnly;
         // A nested function is scored by its body alone: its decorators, parameters and
         // default values are free, as they are for the function itself.
-        if construct == Construct::NestingOnly {
-            if let Some(inner) = syntax.function(node, source) {
-                if let Some(body) = inner.body {
-                    let body_child = Child {
-                        node: body,
-                        field: Some("body"),
-                        previous: None,
-                    };
-                    let deeper = syntax.child_nests(node, &construct, body_child);
-                    stack.push(Frame {
-                        node: body,
-                        parent: Some(node),
-                        in_logical: false,
-                        nesting: nesting + u32::from(deeper),
-                        depth: frame.depth,
-                        nested,
-                        in_definition,
-                    });
-                }
-                continue;
+        if construct == Construct::NestingOnly
+            && let Some(inner) = syntax.function(node, source)
+        {
+            if let Some(body) = inner.body {
+                let body_child = Child {
+                    node: body,
+                    field: Some("body"),
+                    previous: None,
+                };
+                let deeper = syntax.child_nests(node, &construct, body_child);
+                stack.push(Frame {
+                    node: body,
+                    parent: Some(node),
+                    in_logical: false,
+                    nesting: nesting + u32::from(deeper),
+                    depth: frame.depth,
+                    nested,
+                    in_definition,
+                });
             }
+            continue;
         }
         if !cursor_reset_to_first_child(&mut cursor, node) {
             continue;

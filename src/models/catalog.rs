@@ -44,6 +44,19 @@ pub(crate) struct ModelEntry {
     pub(crate) license: String,
     #[serde(rename = "source", default)]
     pub(crate) sources: Vec<Source>,
+    /// llama.cpp's speed for this file on a known machine, printed beside `models bench`.
+    #[serde(default)]
+    pub(crate) reference: Option<Reference>,
+}
+
+/// A reference speed: llama.cpp's `llama-bench` pp512 and tg128 for the same file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reference {
+    /// The machine and build, in words.
+    pub(crate) measured_on: String,
+    pub(crate) prompt_tokens_per_second: f64,
+    pub(crate) generation_tokens_per_second: f64,
 }
 
 /// Where a model file can come from, in order of preference.

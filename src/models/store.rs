@@ -118,6 +118,19 @@ impl Store {
                 Err(error) => return Err(error),
             }
         }
+        // Copies the loader converted to faster quantizations (`llm/convert.rs`).
+        let stem = Path::new(&model.file)
+            .file_stem()
+            .map(|stem| format!("{}.", stem.to_string_lossy()))
+            .unwrap_or_default();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("converted")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&stem) && name.ends_with(".q8_0.gguf") {
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+        }
         Ok(removed)
     }
 

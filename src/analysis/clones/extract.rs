@@ -125,7 +125,7 @@ fn to_hex(values: impl ExactSizeIterator<Item = u32>, digits: usize) -> String {
 }
 
 fn from_hex(text: &str, digits: usize) -> Option<Vec<u32>> {
-    if text.len() % digits != 0 {
+    if !text.len().is_multiple_of(digits) {
         return None;
     }
     text.as_bytes()
