@@ -283,7 +283,8 @@ fn models_command(
     };
     match action {
         cli::ModelsAction::List { format } => {
-            let profile = hw::detect();
+            let mut profile = hw::detect();
+            hw::load_calibrations(&cache_dir, &mut profile);
             let budget = models::select::budget_bytes(&profile);
             let mut rows = Vec::new();
             for model in &catalog.models {
@@ -292,6 +293,12 @@ fn models_command(
                     Installed::Verified(path) | Installed::Unverified(path) => Some(path),
                 };
                 let needs = model.needs_bytes(models::select::Needs::INTERACTIVE.context);
+                // Measured here by `hw --calibrate` (the CPU figure: GPUs are not used yet).
+                let speed = profile
+                    .calibrations
+                    .iter()
+                    .find(|c| c.model == model.id && c.device == models::select::Device::Cpu)
+                    .map(|c| c.generation_tokens_per_second);
                 rows.push(serde_json::json!({
                     "id": model.id,
                     "name": model.name,
@@ -300,6 +307,7 @@ fn models_command(
                     "path": installed.map(|path| path.display().to_string()),
                     "needs_bytes": needs,
                     "fits": needs <= budget,
+                    "calibrated_tokens_per_second": speed,
                 }));
             }
             let text = match format {
@@ -312,8 +320,11 @@ fn models_command(
                 cli::MetricsFormat::Text => {
                     let mut text = String::new();
                     for row in &rows {
+                        let speed = row["calibrated_tokens_per_second"]
+                            .as_f64()
+                            .map_or_else(|| "-".to_string(), |speed| format!("{speed:.1} tok/s"));
                         text.push_str(&format!(
-                            "{:<20} {:>9}  {:<13} {}\n",
+                            "{:<20} {:>9}  {:<13} {:>11}  {}\n",
                             row["id"].as_str().unwrap_or_default(),
                             models::select::gib(row["size_bytes"].as_u64().unwrap_or(0)),
                             if row["fits"] == true {
@@ -321,6 +332,7 @@ fn models_command(
                             } else {
                                 "does not fit"
                             },
+                            speed,
                             row["path"].as_str().unwrap_or("not installed"),
                         ));
                     }
