@@ -299,12 +299,18 @@ fn cgroup_memory_at(root: &Path, own: &str) -> (Option<u64>, Option<u64>) {
 
 fn detect_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
     let mut gpus = nvidia_gpus(notes);
-    if !gpus.is_empty() {
+    let cuda = cfg!(feature = "cuda");
+    let metal = cfg!(feature = "metal");
+    if !gpus.is_empty() && !cuda {
         notes.push(
-            "NVIDIA GPU found, but GPU inference is not built into this binary (the `cuda` \
-             feature arrives with the candle backend): models run on the CPU"
+            "NVIDIA GPU found, but this binary was built without GPU inference: models run \
+             on the CPU (rebuild with `cargo install --features cuda`, which needs the CUDA \
+             toolkit)"
                 .to_string(),
         );
+    }
+    for gpu in &mut gpus {
+        gpu.usable = cuda;
     }
     if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
         gpus.push(Gpu {
@@ -312,16 +318,15 @@ fn detect_gpus(notes: &mut Vec<String>) -> Vec<Gpu> {
             name: "Apple Silicon (unified memory)".to_string(),
             total_bytes: 0,
             free_bytes: 0,
-            usable: false,
+            usable: metal,
         });
-        notes.push(
-            "Apple Silicon GPU found, but GPU inference is not built into this binary (the \
-             `metal` feature arrives with the candle backend): models run on the CPU"
-                .to_string(),
-        );
-    }
-    for gpu in &mut gpus {
-        gpu.usable = false;
+        if !metal {
+            notes.push(
+                "Apple Silicon GPU found, but this binary was built without GPU inference: \
+                 models run on the CPU (rebuild with `cargo install --features metal`)"
+                    .to_string(),
+            );
+        }
     }
     gpus
 }

@@ -478,14 +478,19 @@ pub(crate) fn calibrate(
         )?;
         let outcome = resolve(&model.id, &catalog, &store, stderr).and_then(|resolved| {
             let mut generator = load(&resolved, 128, &threads, Some(&cache_dir), true, stderr)?;
-            Ok(bench::run(&mut generator, spec)?)
+            let device = match generator.device_name() {
+                "cuda" => Device::Cuda,
+                "metal" => Device::Metal,
+                _ => Device::Cpu,
+            };
+            Ok((bench::run(&mut generator, spec)?, device))
         });
         match outcome {
-            Ok(result) => {
-                results.retain(|old| !(old.model == model.id && old.device == Device::Cpu));
+            Ok((result, device)) => {
+                results.retain(|old| !(old.model == model.id && old.device == device));
                 results.push(Calibration {
                     model: model.id.clone(),
-                    device: Device::Cpu,
+                    device,
                     threads: threads.threads,
                     prompt_tokens_per_second: result.prompt_tokens_per_second,
                     generation_tokens_per_second: result.generation_tokens_per_second,

@@ -498,6 +498,70 @@ mod models {
         assert!(!models(&cache, &["path", "tiny"], &[]).status.success());
     }
 
+    /// A pull killed in the middle of a download: the source is a named pipe that delivers
+    /// part of the file and then stalls, so the process is certainly mid-copy when killed.
+    #[test]
+    fn a_pull_killed_mid_download_leaves_no_model_and_the_next_pull_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let (source, sha, size) = fake_model(dir.path());
+        let pipe = dir.path().join("stalled.gguf");
+        let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+        assert!(made.success());
+        let path_source = |path: &Path| {
+            format!(
+                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
+                path.display()
+            )
+        };
+        catalog(&cache, &path_source(&pipe), &sha, size);
+        let mut pull = Command::new(env!("CARGO_BIN_EXE_refactor-ai"))
+            .args(["models", "pull", "tiny"])
+            .env("REFACTOR_AI_CACHE_DIR", &cache)
+            .env("HF_HUB_OFFLINE", "1")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let content = std::fs::read(&source).unwrap();
+        let half = content.len() / 2;
+        // Opening the pipe waits for the pull to open it; the writer then stalls.
+        let writer = {
+            let pipe = pipe.clone();
+            let first_half = content[..half].to_vec();
+            std::thread::spawn(move || {
+                let mut writer = std::fs::OpenOptions::new().write(true).open(pipe).unwrap();
+                writer.write_all(&first_half).unwrap();
+                writer.flush().unwrap();
+                writer
+            })
+        };
+        let partial = cache.join("models/.tiny.gguf.partial");
+        let started = Instant::now();
+        while std::fs::metadata(&partial).map_or(0, |meta| meta.len()) < half as u64 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the pull never copied the first half"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pull.kill().unwrap();
+        pull.wait().unwrap();
+        drop(writer.join().unwrap());
+
+        // Nothing under the model's name, so nothing can load a half file.
+        assert!(!cache.join("models/tiny.gguf").exists());
+        assert!(!models(&cache, &["path", "tiny"], &[]).status.success());
+        // The next pull starts again and installs the whole, verified file.
+        catalog(&cache, &path_source(&source), &sha, size);
+        let again = models(&cache, &["pull", "tiny"], &[]);
+        assert!(again.status.success(), "{}", text(&again));
+        assert!(!partial.exists());
+        assert_eq!(
+            std::fs::read(cache.join("models/tiny.gguf")).unwrap(),
+            content
+        );
+    }
+
     #[test]
     fn a_source_with_the_wrong_hash_is_rejected_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();

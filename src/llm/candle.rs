@@ -122,7 +122,7 @@ impl CandleGenerator {
             converted = ModelFile::open(&prepared.path)?;
             &converted
         };
-        let device = Device::Cpu;
+        let device = device();
         let weights = read_weights(source, &device)?;
         let context = model.arch.max_context(model.params.context_length);
         let mut generator = CandleGenerator {
@@ -147,6 +147,15 @@ impl CandleGenerator {
         generator.load.warm_up_seconds = warm_up.elapsed().as_secs_f64();
         generator.load.seconds = started.elapsed().as_secs_f64();
         Ok(generator)
+    }
+
+    /// `cpu`, `cuda` or `metal`: where the weights are.
+    pub(crate) fn device_name(&self) -> &'static str {
+        match self.device {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+            Device::Metal(_) => "metal",
+        }
     }
 
     pub(crate) fn context_length(&self) -> usize {
@@ -230,6 +239,14 @@ fn fit_prompt(
             Ok(ids)
         }
     }
+}
+
+/// The GPU when this binary was built with the `cuda` or `metal` feature and the machine
+/// has one, else the CPU (without the feature, candle's constructors return an error).
+fn device() -> Device {
+    Device::new_cuda(0)
+        .or_else(|_| Device::new_metal(0))
+        .unwrap_or(Device::Cpu)
 }
 
 fn read_weights(model: &ModelFile, device: &Device) -> Result<Weights, LoadError> {
