@@ -91,8 +91,9 @@ pub(crate) fn text(
             let speed = match choice.speed_source {
                 SpeedSource::Calibrated => "measured on this machine".to_string(),
                 SpeedSource::Estimate => {
-                    "an estimate from memory bandwidth, not a measurement".to_string()
+                    "an estimate from memory bandwidth, not a measurement; `hw --calibrate` measures it".to_string()
                 }
+                SpeedSource::Scaled => "an estimate, scaled by the speeds measured here for other models".to_string(),
             };
             let _ = writeln!(
                 out,
