@@ -135,6 +135,33 @@ mod tests {
         assert!(error.contains("system must come first"), "{error}");
     }
 
+    /// The catalog models' own templates (taken from their GGUF files) render exactly as
+    /// Jinja2 renders them for Hugging Face (`tests/fixtures/llm/templates/render.py`).
+    #[test]
+    fn model_templates_render_as_jinja2_does() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm/templates");
+        let cases: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("cases.json")).expect("cases.json"),
+        )
+        .expect("JSON");
+        let cases = cases.as_array().expect("a list of cases");
+        assert_eq!(cases.len(), 6);
+        for case in cases {
+            let name = case["template"].as_str().expect("a template name");
+            let source = std::fs::read_to_string(dir.join(name)).expect("the template");
+            let messages: Vec<Message> =
+                serde_json::from_value(case["messages"].clone()).expect("messages");
+            let template = ChatTemplate::new(Some(&source), "", "").expect("compiles");
+            assert_eq!(
+                template.render(&messages).expect("renders"),
+                case["expected"].as_str().expect("the expected prompt"),
+                "{name} with {} messages",
+                messages.len()
+            );
+        }
+    }
+
     #[test]
     fn a_broken_template_is_an_error_not_a_panic() {
         assert!(ChatTemplate::new(Some("{% for m in messages %}"), "", "").is_err());
