@@ -45,36 +45,53 @@ tokenize)
     ;;
 greedy)
     # Both sides get the same raw text (the chat template is already in the prompt files),
-    # so only the forward pass can differ. llama.cpp's text is tokenized again (our
-    # tokenizer equals llama-tokenize, see `tokenize`) to find the first token that differs.
+    # so only the forward pass can differ. llama.cpp runs twice: with flash attention off,
+    # the same attention arithmetic as candle's (softmax(QK^T)V; the reference the fixtures
+    # record), and with its default (flash attention on CPU), which rounds differently and
+    # shows how far two correct engines drift apart on near-ties. Its texts are tokenized
+    # again (our tokenizer equals llama-tokenize, see `tokenize`) to find the first token
+    # that differs.
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
+    agreement() {
+        python3 - "$@" <<'PY'
+import json, sys
+label, a, b, a_key, b_key = sys.argv[1:6]
+a = json.load(open(a))[a_key]
+b = json.load(open(b))[b_key]
+agree = 0
+while agree < min(len(a), len(b)) and a[agree] == b[agree]:
+    agree += 1
+print(f"{label:<58} first {min(agree, 32):>2} of 32 tokens agree")
+PY
+    }
     for model in "${models[@]}"; do
         gguf=$($ra models path "$model")
         for prompt in "$fixtures"/greedy/*.prompt; do
+            name=$(basename "$prompt" .prompt)
             text=$(cat "$prompt"; printf x)
             text=${text%x} # keep trailing newlines, which $(...) and -f would drop
-            "$bin/llama-completion" -m "$gguf" -p "$text" --no-escape -n 32 --temp 0 -t 2 \
-                -no-cnv --no-display-prompt --no-warmup -c 2048 2>/dev/null >"$tmp/theirs" </dev/null
-            $ra models tokenize "$model" --file "$tmp/theirs" --format json >"$tmp/theirs.json"
-            for mode in converted no-convert; do
+            for attention in off on; do
+                "$bin/llama-completion" -m "$gguf" -p "$text" --no-escape -n 32 --temp 0 -t 2 \
+                    -no-cnv --no-display-prompt --no-warmup -c 2048 -fa "$attention" \
+                    2>/dev/null >"$tmp/flash-$attention" </dev/null
+                $ra models tokenize "$model" --file "$tmp/flash-$attention" --format json \
+                    >"$tmp/flash-$attention.json"
+            done
+            agreement "$model $name: llama.cpp flash attention on vs off" \
+                "$tmp/flash-on.json" "$tmp/flash-off.json" ids ids
+            for mode in no-convert converted; do
                 flag=()
                 [[ $mode == no-convert ]] && flag=(--no-convert)
                 $ra models run "$model" --raw --file "$prompt" --max-tokens 32 --format json \
                     "${flag[@]}" 2>/dev/null >"$tmp/ours.json"
-                python3 - "$model" "$(basename "$prompt")" "$mode" "$tmp/theirs.json" "$tmp/ours.json" <<'PY'
-import json, sys
-model, name, mode = sys.argv[1:4]
-theirs = json.load(open(sys.argv[4]))["ids"]
-ours = json.load(open(sys.argv[5]))["tokens"]
-agree = 0
-while agree < min(len(theirs), len(ours)) and theirs[agree] == ours[agree]:
-    agree += 1
-print(f"{model:<20} {name:<18} {mode:<11} first {agree} of {len(ours)} tokens agree")
-PY
+                agreement "$model $name: refactor-ai $mode vs llama.cpp (off)" \
+                    "$tmp/ours.json" "$tmp/flash-off.json" tokens ids
+                agreement "$model $name: refactor-ai $mode vs llama.cpp (on)" \
+                    "$tmp/ours.json" "$tmp/flash-on.json" tokens ids
             done
             if [[ $update == --update ]]; then
-                cp "$tmp/theirs" "${prompt%.prompt}.$model.expected"
+                cp "$tmp/flash-off" "${prompt%.prompt}.$model.expected"
             fi
         done
     done
