@@ -172,9 +172,35 @@ pub(crate) fn load(
     Ok(generator)
 }
 
-fn cache_dir() -> Result<PathBuf> {
-    crate::cache::default_dir()
-        .context("no cache directory: set REFACTOR_AI_CACHE_DIR (or HOME) to say where models go")
+/// The cache directory, with the model catalog and the installed models in it.
+struct Local {
+    cache_dir: PathBuf,
+    catalog: Catalog,
+    store: Store,
+}
+
+impl Local {
+    fn open() -> Result<Local> {
+        let cache_dir = crate::cache::default_dir().context(
+            "no cache directory: set REFACTOR_AI_CACHE_DIR (or HOME) to say where models go",
+        )?;
+        Ok(Local {
+            catalog: Catalog::load(Some(&cache_dir))?,
+            store: Store::new(&cache_dir),
+            cache_dir,
+        })
+    }
+}
+
+/// The text given on the command line, or the contents of `file`.
+fn text_or_file(text: Option<&str>, file: Option<&Path>) -> Result<String> {
+    match (text, file) {
+        (Some(text), _) => Ok(text.to_string()),
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+        }
+        (None, None) => bail!("give a text or --file"),
+    }
 }
 
 pub(crate) fn run(
@@ -182,15 +208,12 @@ pub(crate) fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
-    let cache_dir = cache_dir()?;
-    let catalog = Catalog::load(Some(&cache_dir))?;
-    let store = Store::new(&cache_dir);
-    let text = match (&args.prompt, &args.file) {
-        (Some(text), _) => text.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the prompt file {}", file.display()))?,
-        (None, None) => bail!("give a prompt or --file"),
-    };
+    let Local {
+        cache_dir,
+        catalog,
+        store,
+    } = Local::open()?;
+    let text = text_or_file(args.prompt.as_deref(), args.file.as_deref())?;
     let prompt = if args.raw {
         Prompt::Text(text)
     } else {
@@ -282,15 +305,8 @@ pub(crate) fn tokenize(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
-    let cache_dir = cache_dir()?;
-    let catalog = Catalog::load(Some(&cache_dir))?;
-    let store = Store::new(&cache_dir);
-    let text = match (text, file) {
-        (Some(text), _) => text.to_string(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?,
-        (None, None) => bail!("give a text or --file"),
-    };
+    let Local { catalog, store, .. } = Local::open()?;
+    let text = text_or_file(text, file)?;
     let resolved = resolve(model, &catalog, &store, stderr)?;
     let tokenizer = crate::llm::tokenizer::GgufTokenizer::from_metadata(resolved.file.metadata())?;
     let ids = tokenizer.encode(&text).map_err(anyhow::Error::msg)?;
@@ -340,9 +356,11 @@ pub(crate) fn bench_command(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
-    let cache_dir = cache_dir()?;
-    let catalog = Catalog::load(Some(&cache_dir))?;
-    let store = Store::new(&cache_dir);
+    let Local {
+        cache_dir,
+        catalog,
+        store,
+    } = Local::open()?;
     let specs: Vec<String> = match &args.model {
         Some(model) => vec![model.clone()],
         None => installed_models(&catalog, &store)
@@ -454,9 +472,11 @@ pub(crate) fn calibrate(
     requested_threads: Option<usize>,
     stderr: &mut dyn Write,
 ) -> Result<()> {
-    let cache_dir = cache_dir()?;
-    let catalog = Catalog::load(Some(&cache_dir))?;
-    let store = Store::new(&cache_dir);
+    let Local {
+        cache_dir,
+        catalog,
+        store,
+    } = Local::open()?;
     let models = installed_models(&catalog, &store);
     if models.is_empty() {
         bail!(
