@@ -159,7 +159,12 @@ pub(crate) fn detect() -> HardwareProfile {
 pub(crate) fn physical_core_count() -> usize {
     let logical_cores = std::thread::available_parallelism().map_or(1, |count| count.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    physical_cores(&cpuinfo)
+    physical_or_logical(&cpuinfo, logical_cores)
+}
+
+/// Physical cores in `cpuinfo`, or `logical_cores` where it does not say; at least 1.
+fn physical_or_logical(cpuinfo: &str, logical_cores: usize) -> usize {
+    physical_cores(cpuinfo)
         .unwrap_or(logical_cores)
         .min(logical_cores)
         .max(1)
@@ -176,10 +181,7 @@ fn detect_cpu(notes: &mut Vec<String>) -> Cpu {
             notes.push("CPU model name not readable".to_string());
             "unknown CPU".to_string()
         });
-    let physical_cores = physical_cores(&cpuinfo)
-        .unwrap_or(logical_cores)
-        .min(logical_cores)
-        .max(1);
+    let physical_cores = physical_or_logical(&cpuinfo, logical_cores);
     Cpu {
         brand,
         architecture: std::env::consts::ARCH.to_string(),

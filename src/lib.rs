@@ -255,18 +255,15 @@ fn use_color(choice: ColorChoice, terminals: Colors) -> (bool, bool) {
     }
 }
 
-/// `models list|pull|verify|path|rm`.
+/// `models ...`: the catalog and installed files here; running a model in `model_cli`.
 fn models_command(
     action: &cli::ModelsAction,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
-    use models::store::{Check, Installed, Store};
-    let cache_dir = cache::default_dir().context(
-        "no cache directory: set REFACTOR_AI_CACHE_DIR (or HOME) to say where models go",
-    )?;
-    let catalog = models::catalog::Catalog::load(Some(&cache_dir))?;
-    let store = Store::new(&cache_dir);
+    use models::store::{Check, Installed};
+    let local = model_cli::Local::open()?;
+    let (cache_dir, catalog, store) = (&local.cache_dir, &local.catalog, &local.store);
     let find = |id: &str| {
         catalog
             .models
@@ -284,7 +281,7 @@ fn models_command(
     match action {
         cli::ModelsAction::List { format } => {
             let mut profile = hw::detect();
-            hw::load_calibrations(&cache_dir, &mut profile);
+            hw::load_calibrations(cache_dir, &mut profile);
             let budget = models::select::budget_bytes(&profile);
             let mut rows = Vec::new();
             for model in &catalog.models {
@@ -346,7 +343,7 @@ fn models_command(
             let model = find(id)?;
             let path = models::pull::pull(
                 model,
-                &store,
+                store,
                 std::time::Duration::from_secs((*hub_timeout).max(1)),
                 stderr,
             )?;
@@ -413,13 +410,14 @@ fn models_command(
                 }
             }
         }
-        cli::ModelsAction::Run(args) => model_cli::run(args, stdout, stderr),
+        cli::ModelsAction::Run(args) => model_cli::run(&local, args, stdout, stderr),
         cli::ModelsAction::Tokenize {
             model,
             text,
             file,
             format,
         } => model_cli::tokenize(
+            &local,
             model,
             text.as_deref(),
             file.as_deref(),
@@ -427,7 +425,7 @@ fn models_command(
             stdout,
             stderr,
         ),
-        cli::ModelsAction::Bench(args) => model_cli::bench_command(args, stdout, stderr),
+        cli::ModelsAction::Bench(args) => model_cli::bench_command(&local, args, stdout, stderr),
         cli::ModelsAction::Rm { id } => {
             let model = find(id)?;
             if store.remove(model)? {

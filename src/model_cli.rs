@@ -173,14 +173,14 @@ pub(crate) fn load(
 }
 
 /// The cache directory, with the model catalog and the installed models in it.
-struct Local {
-    cache_dir: PathBuf,
-    catalog: Catalog,
-    store: Store,
+pub(crate) struct Local {
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) catalog: Catalog,
+    pub(crate) store: Store,
 }
 
 impl Local {
-    fn open() -> Result<Local> {
+    pub(crate) fn open() -> Result<Local> {
         let cache_dir = crate::cache::default_dir().context(
             "no cache directory: set REFACTOR_AI_CACHE_DIR (or HOME) to say where models go",
         )?;
@@ -204,6 +204,7 @@ fn text_or_file(text: Option<&str>, file: Option<&Path>) -> Result<String> {
 }
 
 pub(crate) fn run(
+    local: &Local,
     args: &cli::RunArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -212,7 +213,7 @@ pub(crate) fn run(
         cache_dir,
         catalog,
         store,
-    } = Local::open()?;
+    } = local;
     let text = text_or_file(args.prompt.as_deref(), args.file.as_deref())?;
     let prompt = if args.raw {
         Prompt::Text(text)
@@ -244,19 +245,22 @@ pub(crate) fn run(
         },
         ..Params::default()
     };
-    let resolved = resolve(&args.model, &catalog, &store, stderr)?;
+    let resolved = resolve(&args.model, catalog, store, stderr)?;
     let threads = threads::choose(args.threads.threads);
     let mut generator = load(
         &resolved,
         select::Needs::INTERACTIVE.context,
         &threads,
-        Some(&cache_dir),
+        Some(cache_dir),
         !args.no_convert,
         stderr,
     )?;
-    let prompt_text = generator.prompt_text(&prompt)?;
-    let cancel = AtomicBool::new(false);
     let stream = matches!(args.format, MetricsFormat::Text);
+    // JSON shows the rendered prompt; text output has no use for it.
+    let prompt_text = (!stream)
+        .then(|| generator.prompt_text(&prompt))
+        .transpose()?;
+    let cancel = AtomicBool::new(false);
     let mut write_error = None;
     let generation = generator.generate(
         &prompt,
@@ -298,6 +302,7 @@ pub(crate) fn run(
 }
 
 pub(crate) fn tokenize(
+    local: &Local,
     model: &str,
     text: Option<&str>,
     file: Option<&Path>,
@@ -305,9 +310,9 @@ pub(crate) fn tokenize(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
-    let Local { catalog, store, .. } = Local::open()?;
+    let Local { catalog, store, .. } = local;
     let text = text_or_file(text, file)?;
-    let resolved = resolve(model, &catalog, &store, stderr)?;
+    let resolved = resolve(model, catalog, store, stderr)?;
     let tokenizer = crate::llm::tokenizer::GgufTokenizer::from_metadata(resolved.file.metadata())?;
     let ids = tokenizer.encode(&text).map_err(anyhow::Error::msg)?;
     match format {
@@ -352,6 +357,7 @@ fn installed_models<'a>(catalog: &'a Catalog, store: &Store) -> Vec<&'a ModelEnt
 }
 
 pub(crate) fn bench_command(
+    local: &Local,
     args: &cli::BenchArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -360,10 +366,10 @@ pub(crate) fn bench_command(
         cache_dir,
         catalog,
         store,
-    } = Local::open()?;
+    } = local;
     let specs: Vec<String> = match &args.model {
         Some(model) => vec![model.clone()],
-        None => installed_models(&catalog, &store)
+        None => installed_models(catalog, store)
             .into_iter()
             .map(|model| model.id.clone())
             .collect(),
@@ -379,13 +385,13 @@ pub(crate) fn bench_command(
     };
     let mut rows = Vec::new();
     for model in &specs {
-        let resolved = resolve(model, &catalog, &store, stderr)?;
+        let resolved = resolve(model, catalog, store, stderr)?;
         let context = (args.prompt_tokens.max(args.gen_tokens) + 1) as u64;
         let mut generator = load(
             &resolved,
             context,
             &threads,
-            Some(&cache_dir),
+            Some(cache_dir),
             !args.no_convert,
             stderr,
         )?;

@@ -402,6 +402,14 @@ mod models {
         std::fs::write(cache.join("catalog.toml"), text).unwrap();
     }
 
+    /// A catalog source that copies the file at `path`.
+    fn path_source(path: &Path) -> String {
+        format!(
+            "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
+            path.display()
+        )
+    }
+
     fn models(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_refactor-ai"));
         command
@@ -430,15 +438,7 @@ mod models {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
         let (source, sha, size) = fake_model(dir.path());
-        catalog(
-            &cache,
-            &format!(
-                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
-                source.display()
-            ),
-            &sha,
-            size,
-        );
+        catalog(&cache, &path_source(&source), &sha, size);
         // A partial file from an interrupted pull is cleaned up, not trusted.
         std::fs::create_dir_all(cache.join("models")).unwrap();
         std::fs::write(cache.join("models/.tiny.gguf.partial"), "half").unwrap();
@@ -508,12 +508,6 @@ mod models {
         let pipe = dir.path().join("stalled.gguf");
         let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
         assert!(made.success());
-        let path_source = |path: &Path| {
-            format!(
-                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
-                path.display()
-            )
-        };
         catalog(&cache, &path_source(&pipe), &sha, size);
         let mut pull = Command::new(env!("CARGO_BIN_EXE_refactor-ai"))
             .args(["models", "pull", "tiny"])
@@ -568,15 +562,7 @@ mod models {
         let cache = dir.path().join("cache");
         let (source, _, size) = fake_model(dir.path());
         let wrong = "0".repeat(64);
-        catalog(
-            &cache,
-            &format!(
-                "[[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
-                source.display()
-            ),
-            &wrong,
-            size,
-        );
+        catalog(&cache, &path_source(&source), &wrong, size);
         let output = models(&cache, &["pull", "tiny"], &[]);
         assert_eq!(output.status.code(), Some(2));
         let message = text(&output);
@@ -612,9 +598,8 @@ mod models {
         catalog(
             &cache,
             &format!(
-                "[[model.source]]\nkind = \"hub\"\nrepo = \"nobody/tiny\"\npath = \"tiny.gguf\"\n\
-                 [[model.source]]\nkind = \"path\"\npath = \"{}\"\n",
-                source.display()
+                "[[model.source]]\nkind = \"hub\"\nrepo = \"nobody/tiny\"\npath = \"tiny.gguf\"\n{}",
+                path_source(&source)
             ),
             &sha,
             size,

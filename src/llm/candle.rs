@@ -108,19 +108,13 @@ impl CandleGenerator {
         )
         .map_err(LoadError::Template)?;
 
-        let prepared = match cache_dir.filter(|_| convert) {
+        let converted = match cache_dir.filter(|_| convert) {
             Some(dir) => convert::prepare(model, dir)?,
-            None => convert::Prepared {
-                path: model.path.clone(),
-                conversion: None,
-            },
+            None => None,
         };
-        let converted;
-        let source = if prepared.path == model.path {
-            model
-        } else {
-            converted = ModelFile::open(&prepared.path)?;
-            &converted
+        let (source, conversion) = match &converted {
+            Some((file, conversion)) => (file, Some(conversion.clone())),
+            None => (model, None),
         };
         let device = device();
         let weights = read_weights(source, &device)?;
@@ -135,7 +129,7 @@ impl CandleGenerator {
             load: LoadReport {
                 seconds: 0.0,
                 warm_up_seconds: 0.0,
-                conversion: prepared.conversion,
+                conversion,
                 template_is_fallback: template_source.is_none(),
             },
         };
@@ -186,7 +180,7 @@ impl CandleGenerator {
     fn warm_up(&mut self) -> candle_core::Result<()> {
         self.forward(&[0, 1], 0)?;
         self.forward(&[2], 2)?;
-        self.weights.clear();
+        self.reset();
         Ok(())
     }
 
@@ -300,7 +294,7 @@ impl Generator for CandleGenerator {
             .map_err(GenerateError::Tokenize)?;
         let ids = fit_prompt(ids, self.context, params)?;
         let prompt_started = Instant::now();
-        self.weights.clear();
+        self.reset();
         let mut logits = self.forward(&ids, 0).map_err(model_error)?;
         let prompt_seconds = prompt_started.elapsed().as_secs_f64();
 

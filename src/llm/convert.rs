@@ -20,13 +20,6 @@ use super::gguf::ModelFile;
 /// Bump when the conversion changes what it writes, so old results are not reused.
 const FORMAT: u32 = 1;
 
-/// What the loader should read.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    pub(crate) path: PathBuf,
-    pub(crate) conversion: Option<Conversion>,
-}
-
 /// A conversion that was needed: how many tensors, and whether it was done now or found.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct Conversion {
@@ -56,55 +49,45 @@ pub(crate) fn is_slow(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// The file to load for `model`: the model itself when all its tensors have fast kernels,
-/// else its converted copy under `cache_dir` (made now if missing).
-pub(crate) fn prepare(model: &ModelFile, cache_dir: &Path) -> Result<Prepared, ConvertError> {
-    let mut slow: Vec<&String> = model
-        .content
-        .tensor_infos
-        .iter()
-        .filter(|(_, info)| is_slow(info.ggml_dtype))
-        .map(|(name, _)| name)
-        .collect();
-    if slow.is_empty() {
-        return Ok(Prepared {
-            path: model.path.clone(),
-            conversion: None,
-        });
-    }
-    slow.sort();
-    let mut from: Vec<String> = model
+/// The converted copy of `model` under `cache_dir` (made now if missing), opened, and what
+/// was converted; `None` when every tensor of `model` has a fast kernel.
+pub(crate) fn prepare(
+    model: &ModelFile,
+    cache_dir: &Path,
+) -> Result<Option<(ModelFile, Conversion)>, ConvertError> {
+    let slow: Vec<GgmlDType> = model
         .content
         .tensor_infos
         .values()
-        .filter(|info| is_slow(info.ggml_dtype))
-        .map(|info| format!("{:?}", info.ggml_dtype))
+        .map(|info| info.ggml_dtype)
+        .filter(|&dtype| is_slow(dtype))
         .collect();
+    if slow.is_empty() {
+        return Ok(None);
+    }
+    let mut from: Vec<String> = slow.iter().map(|dtype| format!("{dtype:?}")).collect();
     from.sort();
     from.dedup();
     let target = converted_path(model, cache_dir);
-    if super::gguf::ModelFile::open(&target).is_ok() {
-        return Ok(Prepared {
-            path: target.clone(),
-            conversion: Some(Conversion {
-                tensors: slow.len(),
-                from,
-                seconds: None,
-                path: target,
-            }),
-        });
-    }
-    let started = Instant::now();
-    write_converted(model, &target)?;
-    Ok(Prepared {
-        path: target.clone(),
-        conversion: Some(Conversion {
-            tensors: slow.len(),
-            from,
-            seconds: Some(started.elapsed().as_secs_f64()),
-            path: target,
-        }),
-    })
+    let (file, seconds) = match ModelFile::open(&target) {
+        Ok(file) => (file, None),
+        Err(_) => {
+            let started = Instant::now();
+            write_converted(model, &target)?;
+            let file = ModelFile::open(&target).map_err(|error| ConvertError::Failed {
+                source_file: model.path.clone(),
+                message: format!("the converted file does not read back: {error}"),
+            })?;
+            (file, Some(started.elapsed().as_secs_f64()))
+        }
+    };
+    let conversion = Conversion {
+        tensors: slow.len(),
+        from,
+        seconds,
+        path: target,
+    };
+    Ok(Some((file, conversion)))
 }
 
 /// `<cache>/models/converted/<stem>.<key>.q8_0.gguf`, the key naming the source file's path,

@@ -525,17 +525,23 @@ mod tests {
         assert!(nothing.contains("no smaller model fits"), "{nothing}");
     }
 
-    #[test]
-    fn a_calibration_replaces_the_estimate() {
-        let mut profile = machine(2, 24 * GIB, 20 * GIB);
-        profile.calibrations.push(Calibration {
-            model: "qwen2.5-coder-1.5b".to_string(),
+    fn cpu_calibration(model: &str, generation_tokens_per_second: f64) -> Calibration {
+        Calibration {
+            model: model.to_string(),
             device: Device::Cpu,
             threads: 2,
             prompt_tokens_per_second: 96.0,
-            generation_tokens_per_second: 3.0,
+            generation_tokens_per_second,
             measured_at: "2026-11-27T00:00:00Z".to_string(),
-        });
+        }
+    }
+
+    #[test]
+    fn a_calibration_replaces_the_estimate() {
+        let mut profile = machine(2, 24 * GIB, 20 * GIB);
+        profile
+            .calibrations
+            .push(cpu_calibration("qwen2.5-coder-1.5b", 3.0));
         // Measured at a fifth of its estimate (14.3 tokens/s): too slow, and the models
         // without a calibration are scaled the same way, so the 0.5B model (19.5 estimated,
         // 4.1 scaled) misses the floor too and SmolLM2 is chosen.
@@ -551,14 +557,9 @@ mod tests {
     #[test]
     fn a_calibrated_model_keeps_its_own_measurement() {
         let mut profile = machine(2, 24 * GIB, 20 * GIB);
-        profile.calibrations.push(Calibration {
-            model: "qwen2.5-coder-1.5b".to_string(),
-            device: Device::Cpu,
-            threads: 2,
-            prompt_tokens_per_second: 96.0,
-            generation_tokens_per_second: 11.5,
-            measured_at: "2026-11-27T00:00:00Z".to_string(),
-        });
+        profile
+            .calibrations
+            .push(cpu_calibration("qwen2.5-coder-1.5b", 11.5));
         let choice = check(
             &profile,
             &Needs::INTERACTIVE,
