@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) use crate::suggest::edit::EditFormat;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "refactor-ai",
@@ -29,6 +31,98 @@ pub(crate) enum Command {
     /// Manage and run local models: list the catalog, pull, verify, locate, remove, run,
     /// tokenize with and benchmark model files.
     Models(ModelsArgs),
+    /// Ask the local model to refactor the top findings, and prove each proposal: it must
+    /// apply, parse, improve the finding and pass the project's tests in a sandbox copy.
+    /// Nothing in the project changes (see `apply`).
+    Suggest(SuggestArgs),
+    /// Apply proven proposals of the last `suggest` to the project, with an undo journal
+    /// and a CHANGELOG.md entry.
+    Apply(ApplyArgs),
+    /// Restore the project exactly as it was before the last `apply`.
+    Undo(UndoArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SuggestArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    #[arg(long, value_enum, default_value_t = SuggestFormat::Text)]
+    pub(crate) format: SuggestFormat,
+    /// A catalog id or a GGUF file (default: the largest installed model that fits this
+    /// machine); `replay:FILE` replays answers from a JSON array instead of a model.
+    #[arg(long, value_name = "ID|PATH")]
+    pub(crate) model: Option<String>,
+    /// How many findings to attempt, best first.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) max: usize,
+    /// Only this finding (its id from `scan`; repeatable).
+    #[arg(long, value_name = "ID")]
+    pub(crate) finding: Vec<String>,
+    /// Only findings of this rule (`duplicate-code` covers its three types; repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub(crate) rule: Vec<String>,
+    /// Only findings in this file (relative to PATH).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<String>,
+    /// With --file: only findings overlapping these lines (`A-B`).
+    #[arg(long, value_name = "A-B", requires = "file")]
+    pub(crate) lines: Option<String>,
+    /// How the model writes its edits.
+    #[arg(long, value_enum, default_value_t = EditFormat::Functions)]
+    pub(crate) edit_format: EditFormat,
+    /// Further attempts after a rejected proposal, each told why the last failed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) retries: u32,
+    /// Let proposals edit test files.
+    #[arg(long)]
+    pub(crate) allow_test_edits: bool,
+    /// Sandbox runs at once (default: from the cores and memory).
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// The longest answer the model may write, in tokens.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub(crate) max_tokens: usize,
+    /// A directory of prompt templates that replace the built-in ones of the same name.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) prompts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The project `suggest` ran on.
+    #[arg(default_value = ".")]
+    pub(crate) path: PathBuf,
+    /// A proven proposal (or its finding's id) to apply; repeatable.
+    #[arg(long, value_name = "ID", required_unless_present = "all")]
+    pub(crate) id: Vec<String>,
+    /// Every proven proposal of the last session.
+    #[arg(long, conflicts_with = "id")]
+    pub(crate) all: bool,
+    /// One git commit per applied proposal (only the files it changed, and CHANGELOG.md).
+    #[arg(long)]
+    pub(crate) commit: bool,
+    /// With --commit: go ahead although the git index has staged changes.
+    #[arg(long, requires = "commit")]
+    pub(crate) allow_dirty: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UndoArgs {
+    /// The project `apply` ran on.
+    #[arg(default_value = ".")]
+    pub(crate) path: PathBuf,
+    /// How many applies to undo, newest first.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) steps: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum SuggestFormat {
+    Text,
+    Json,
+    Sarif,
+    /// A patch of every proven proposal, for `git apply`.
+    Diff,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,20 @@ struct RawConfig {
     thresholds: RawThresholds,
     rules: RawRules,
     duplicates: RawDuplicates,
+    validate: Validate,
+}
+
+/// `[validate]`: how `suggest` builds and tests a proposal in its sandbox.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Validate {
+    /// The build and test command, run by `sh -c` in the sandbox (default: detected).
+    pub(crate) command: Option<String>,
+    /// Whose summary the command prints: `cargo`, `pytest` or `unittest` (default: only
+    /// the exit status counts, unless a known summary is found).
+    pub(crate) runner: Option<String>,
+    /// Seconds one run may take before its process group is killed (default 600).
+    pub(crate) timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +159,7 @@ pub(crate) struct Config {
     ignore: Vec<String>,
     severity: BTreeMap<String, Severity>,
     pub(crate) duplicates: Duplicates,
+    pub(crate) validate: Validate,
 }
 
 impl Default for Config {
@@ -228,6 +243,18 @@ impl Config {
                     ))
                 })?;
         }
+        if let Some(runner) = &raw.validate.runner
+            && !["cargo", "pytest", "unittest"].contains(&runner.as_str())
+        {
+            return Err(invalid(format!(
+                "`validate.runner` is `{runner}`; it must be `cargo`, `pytest` or `unittest`"
+            )));
+        }
+        if raw.validate.timeout == Some(0) {
+            return Err(invalid(
+                "`validate.timeout` is 0; give the seconds a test run may take".to_string(),
+            ));
+        }
         Ok(Config::from_raw(raw))
     }
 
@@ -268,6 +295,7 @@ impl Config {
             select: raw.rules.select,
             ignore: raw.rules.ignore,
             severity: raw.rules.severity,
+            validate: raw.validate,
             duplicates: {
                 let defaults = Duplicates::default();
                 let raw = raw.duplicates;

@@ -13,6 +13,7 @@ pub(crate) mod llm;
 pub(crate) mod model_cli;
 pub(crate) mod models;
 pub(crate) mod report;
+pub(crate) mod suggest;
 pub(crate) mod time;
 
 use std::ffi::OsString;
@@ -179,6 +180,38 @@ fn execute(
             Ok(exit_code::OK)
         }
         Command::Models(args) => models_command(&args.action, stdout, stderr),
+        Command::Suggest(args) => suggest_command(args, stdout, stderr, terminals),
+        Command::Apply(args) => {
+            let root = project_root(&args.path)?;
+            let options = suggest::apply::ApplyOptions {
+                ids: args.id.clone(),
+                all: args.all,
+                commit: args.commit,
+                allow_dirty: args.allow_dirty,
+            };
+            let applied = suggest::apply::apply(&root, &options, stdout)?;
+            writeln!(
+                stdout,
+                "{} proposal(s) applied: {}; changed {}{}. Undo with `refactor-ai undo`.",
+                applied.proposals.len(),
+                applied.proposals.join(", "),
+                applied.files.join(", "),
+                if applied.commits.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {} commit(s)", applied.commits.len())
+                }
+            )?;
+            Ok(exit_code::OK)
+        }
+        Command::Undo(args) => {
+            let root = project_root(&args.path)?;
+            if args.steps == 0 {
+                bail!("--steps must be 1 or more");
+            }
+            suggest::apply::undo(&root, args.steps, stdout)?;
+            Ok(exit_code::OK)
+        }
         Command::Metrics(args) => {
             let (analysis, _) = analyze(&args.common, false, stderr)?;
             let color = use_color(args.common.color, terminals);
@@ -197,6 +230,98 @@ fn execute(
             Ok(exit_code::OK)
         }
     }
+}
+
+/// A project directory, made absolute.
+fn project_root(path: &Path) -> Result<std::path::PathBuf> {
+    if !path.is_dir() {
+        bail!(
+            "{} is not a directory; give the project's root",
+            path.display()
+        );
+    }
+    path.canonicalize()
+        .with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// `suggest`: scan, ask the model, prove, report; the session is saved for `apply`.
+fn suggest_command(
+    args: &cli::SuggestArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminals: Colors,
+) -> Result<u8> {
+    let root = project_root(&args.common.path)?;
+    let lines = match &args.lines {
+        None => None,
+        Some(text) => {
+            let parsed = text.split_once('-').and_then(|(a, b)| {
+                Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+            });
+            match parsed {
+                Some((a, b)) if a >= 1 && a <= b => Some((a, b)),
+                _ => bail!("--lines must be A-B with 1 <= A <= B, e.g. 10-25"),
+            }
+        }
+    };
+    let mut common = Common {
+        path: root.clone(),
+        config: args.common.config.clone(),
+        color: args.common.color,
+        threads: args.common.threads,
+        no_cache: args.common.no_cache,
+        cache_dir: args.common.cache_dir.clone(),
+    };
+    let (analysis, config) = analyze(&common, true, stderr)?;
+    common.path = root.clone();
+    let options = suggest::Options {
+        max: args.max,
+        findings: args.finding.clone(),
+        rules: args.rule.clone(),
+        file: args.file.clone(),
+        lines,
+        edit_format: args.edit_format,
+        retries: args.retries,
+        allow_test_edits: args.allow_test_edits,
+        jobs: args.jobs,
+        max_tokens: args.max_tokens.max(16),
+        prompts: args.prompts.clone(),
+        live_progress: terminals.stderr,
+    };
+    if suggest::select(&analysis, &options).is_empty() {
+        writeln!(stderr, "no findings match; nothing to suggest")?;
+    }
+    let (mut generator, context) = if suggest::select(&analysis, &options).is_empty() {
+        (
+            Box::new(llm::fake::FakeGenerator::new(Vec::<String>::new()))
+                as Box<dyn llm::Generator>,
+            32_768,
+        )
+    } else {
+        model_cli::suggest_generator(args.model.as_deref(), args.common.threads, stderr)?
+    };
+    let session = suggest::suggest(
+        &root,
+        &config,
+        &analysis,
+        generator.as_mut(),
+        context,
+        &options,
+        stderr,
+    )?;
+    let color = use_color(args.common.color, terminals);
+    let text = match args.format {
+        cli::SuggestFormat::Text => report::suggest::text(&session),
+        cli::SuggestFormat::Json => report::suggest::json(&session),
+        cli::SuggestFormat::Sarif => report::sarif::suggest(&session, &config),
+        cli::SuggestFormat::Diff => report::suggest::diff(&session),
+    };
+    emit(
+        stdout,
+        &text,
+        color.0 && matches!(args.format, cli::SuggestFormat::Text),
+    )?;
+    Ok(exit_code::OK)
 }
 
 fn analyze(

@@ -530,3 +530,69 @@ pub(crate) fn calibrate(
     profile.calibrations = results;
     Ok(())
 }
+
+/// The generator `suggest` uses and its context length: `replay:FILE` (scripted answers,
+/// a JSON array of strings: for tests and for reproducing a session), a catalog id or
+/// GGUF path, or else the model the hardware detector picks among the installed ones.
+pub(crate) fn suggest_generator(
+    spec: Option<&str>,
+    threads: Option<usize>,
+    stderr: &mut dyn Write,
+) -> Result<(Box<dyn Generator>, usize)> {
+    if let Some(path) = spec.and_then(|spec| spec.strip_prefix("replay:")) {
+        let generator = crate::llm::fake::FakeGenerator::from_file(Path::new(path))?;
+        return Ok((Box::new(generator), 32_768));
+    }
+    let local = Local::open()?;
+    let spec = match spec {
+        Some(spec) => spec.to_string(),
+        None => {
+            let mut profile = hw::detect();
+            hw::load_calibrations(&local.cache_dir, &mut profile);
+            let installed = Catalog {
+                models: local
+                    .catalog
+                    .models
+                    .iter()
+                    .filter(|model| !matches!(local.store.installed(model), Installed::Missing))
+                    .cloned()
+                    .collect(),
+            };
+            let choice = select::select_model(&profile, &installed, &select::Needs::INTERACTIVE);
+            match choice {
+                Ok(choice) => {
+                    writeln!(
+                        stderr,
+                        "model: {} (the largest installed model that fits this machine; \
+                         --model to choose another)",
+                        choice.model
+                    )?;
+                    choice.model
+                }
+                Err(_) => {
+                    let best =
+                        select::select_model(&profile, &local.catalog, &select::Needs::INTERACTIVE)
+                            .map(|choice| choice.model)
+                            .unwrap_or_else(|_| "qwen2.5-coder-0.5b".to_string());
+                    bail!(
+                        "no installed model fits this machine; run `refactor-ai models pull {best}` \
+                         (what `refactor-ai hw` recommends here) or pass --model"
+                    );
+                }
+            }
+        }
+    };
+    let resolved = resolve(&spec, &local.catalog, &local.store, stderr)?;
+    let context = select::Needs::INTERACTIVE.context;
+    let threads = threads::choose(threads);
+    let generator = load(
+        &resolved,
+        context,
+        &threads,
+        Some(&local.cache_dir),
+        true,
+        stderr,
+    )?;
+    let context = generator.context_length().min(context as usize);
+    Ok((Box::new(generator), context))
+}

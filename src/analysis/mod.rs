@@ -227,6 +227,67 @@ pub(crate) fn analyze(
     }
 }
 
+/// Analyses files given as (relative path, text), smells and duplicates included, as
+/// `scan` would if they were the whole project. `suggest` uses it to compare a proposal's
+/// files with the originals without writing either to disk.
+pub(crate) fn analyze_texts(files: &[(&str, &str)], config: &Config) -> Analysis {
+    let mut parsers = Parsers::default();
+    let mut reports = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut languages = Vec::new();
+    for (path, text) in files {
+        let Some(language) = Language::for_path(Path::new(path)) else {
+            continue;
+        };
+        let source = Source {
+            language,
+            relative: path,
+            text,
+            is_test: language.syntax.is_test_path(Path::new(path)),
+            clones: config.duplicates.enabled,
+        };
+        let (report, file_diagnostics) =
+            analyze_source(&mut parsers, &source, config, Smells::Wait);
+        diagnostics.extend(file_diagnostics);
+        if let Some(report) = report {
+            reports.push(report);
+            languages.push(language);
+        }
+    }
+    let units: Vec<clones::FileUnits> = reports
+        .iter()
+        .zip(&languages)
+        .map(|(report, language)| clones::FileUnits {
+            language: language.index(),
+            is_test: report.is_test,
+            units: &report.clones,
+        })
+        .collect();
+    let report_files: Vec<clones::report::ReportFile> = reports
+        .iter()
+        .zip(&languages)
+        .map(|(report, language)| clones::report::ReportFile {
+            path: &report.path,
+            units: &report.clones,
+            language,
+        })
+        .collect();
+    let duplicates = if config.duplicates.enabled {
+        let classes = clones::detect(&units, &config.duplicates);
+        clones::report::findings(&classes, &report_files, config)
+    } else {
+        Vec::new()
+    };
+    drop(units);
+    drop(report_files);
+    Analysis {
+        files: reports,
+        duplicates,
+        diagnostics,
+        cache_warning: None,
+    }
+}
+
 /// Clone classes across every analysed file, as findings ordered by value.
 fn find_duplicates(
     candidates: &[walk::Candidate],

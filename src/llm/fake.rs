@@ -26,9 +26,25 @@ impl FakeGenerator {
     }
 }
 
+impl FakeGenerator {
+    /// Answers from a JSON file holding an array of strings, in order.
+    pub(crate) fn from_file(path: &std::path::Path) -> anyhow::Result<FakeGenerator> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the replay file {}", path.display()))?;
+        let answers: Vec<String> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} must be a JSON array of answers (strings)",
+                path.display()
+            )
+        })?;
+        Ok(FakeGenerator::new(answers))
+    }
+}
+
 impl Generator for FakeGenerator {
     fn name(&self) -> &str {
-        "fake"
+        "replay"
     }
 
     /// The next scripted answer, cut at the first stop string and at `max_tokens`

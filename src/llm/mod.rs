@@ -8,9 +8,6 @@
 pub(crate) mod bench;
 pub(crate) mod candle;
 pub(crate) mod convert;
-// The stages after generation (`suggest`) are tested with it; until they land, only this
-// module's own tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod fake;
 pub(crate) mod gguf;
 pub(crate) mod template;
@@ -145,7 +142,6 @@ pub(crate) enum GenerateError {
     Tokenize(String),
     #[error("the model failed while generating: {0}")]
     Model(String),
-    #[cfg_attr(not(test), allow(dead_code))]
     #[error("{0}")]
     Other(String),
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod hw;
 pub(crate) mod sarif;
+pub(crate) mod suggest;
 pub(crate) mod text;
 
 use serde::Serialize;

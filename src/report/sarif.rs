@@ -14,6 +14,7 @@ use crate::analysis::smells::{METRIC_RULES, query_rules};
 use crate::config::Config;
 use crate::finding::{Location, Severity};
 use crate::lang::LANGUAGES;
+use crate::suggest::session::{Proposal, Session, Verdict};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const FINGERPRINT: &str = "refactorAiFindingId/v1";
@@ -146,6 +147,125 @@ pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String 
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// `suggest --format sarif`: each attempted finding as a result; a proven proposal is its
+/// `fix` (line replacements against the files as `suggest` read them).
+pub(crate) fn suggest(session: &Session, config: &Config) -> String {
+    let rules = rule_table(config);
+    let mut used: Vec<&str> = Vec::new();
+    let mut results = Vec::new();
+    for finding in &session.findings {
+        if !used.contains(&finding.rule.as_str()) {
+            used.push(&finding.rule);
+        }
+        let attempts: Vec<&Proposal> = session
+            .proposals
+            .iter()
+            .filter(|proposal| proposal.finding == finding.id)
+            .collect();
+        let proven = attempts
+            .iter()
+            .find(|proposal| proposal.verdict == Verdict::Proven);
+        let verdict = proven
+            .map(|p| p.verdict)
+            .or_else(|| attempts.last().map(|p| p.verdict))
+            .map_or("not attempted", Verdict::as_str);
+        let mut result = json!({
+            "ruleId": finding.rule,
+            "level": finding.severity.as_str(),
+            "message": { "text": ensure_period(&finding.message) },
+            "locations": [physical_location(finding.primary(), None)],
+            "partialFingerprints": { FINGERPRINT: finding.id },
+            "properties": { "verdict": verdict, "attempts": attempts.len() },
+        });
+        if finding.locations.len() > 1 {
+            result["relatedLocations"] = Value::Array(
+                finding.locations[1..]
+                    .iter()
+                    .enumerate()
+                    .map(|(index, location)| physical_location(location, Some(index + 1)))
+                    .collect(),
+            );
+        }
+        if let Some(proposal) = proven {
+            result["fixes"] = json!([fix(session, proposal)]);
+        }
+        results.push(result);
+    }
+    let rules_json: Vec<Value> = used
+        .iter()
+        .map(|id| {
+            let entry = rules.iter().find(|rule| rule.id == *id);
+            json!({
+                "id": id,
+                "name": rule_name(id),
+                "shortDescription": { "text": ensure_period(entry.map_or(*id, |rule| rule.short.as_str())) },
+            })
+        })
+        .collect();
+    let mut run = json!({
+        "tool": {
+            "driver": {
+                "name": "refactor-ai",
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules_json,
+            }
+        },
+        "invocations": [{ "executionSuccessful": true }],
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    });
+    if let Some(uri) = root_uri(&session.root) {
+        run["originalUriBaseIds"] = json!({ "SRCROOT": { "uri": uri } });
+    }
+    let document = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [run],
+    });
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// A SARIF `fix`: per file, each changed run of lines as a replacement.
+fn fix(session: &Session, proposal: &Proposal) -> Value {
+    let changes: Vec<Value> = proposal
+        .files
+        .iter()
+        .map(|file| {
+            let before = session.sources.get(&file.path).map_or("", String::as_str);
+            let diff = similar::TextDiff::from_lines(before, file.after.as_str());
+            let new_lines: Vec<&str> = file.after.split_inclusive('\n').collect();
+            let replacements: Vec<Value> = diff
+                .grouped_ops(0)
+                .iter()
+                .flatten()
+                .filter(|op| op.tag() != similar::DiffTag::Equal)
+                .map(|op| {
+                    let old = op.old_range();
+                    let new = op.new_range();
+                    let inserted: String = new_lines[new.start..new.end].concat();
+                    // Deleting nothing: an empty region at the start of the line.
+                    let region = if old.is_empty() {
+                        json!({ "startLine": old.start + 1, "startColumn": 1, "endLine": old.start + 1, "endColumn": 1 })
+                    } else {
+                        json!({ "startLine": old.start + 1, "startColumn": 1, "endLine": old.end + 1, "endColumn": 1 })
+                    };
+                    json!({ "deletedRegion": region, "insertedContent": { "text": inserted } })
+                })
+                .collect();
+            json!({
+                "artifactLocation": { "uri": encode_uri(&file.path), "uriBaseId": "SRCROOT" },
+                "replacements": replacements,
+            })
+        })
+        .collect();
+    json!({
+        "description": { "text": format!("Proven refactor {} (model {}).", proposal.id, proposal.model) },
+        "artifactChanges": changes,
+    })
 }
 
 fn physical_location(location: &Location, id: Option<usize>) -> Value {

@@ -1,0 +1,955 @@
+//! Edits a model proposes, in two formats, and applying them to in-memory copies of files.
+//!
+//! - [`EditFormat::SearchReplace`]: Aider-style blocks (a file name line, `<<<<<<< SEARCH`,
+//!   the old text, `=======`, the new text, `>>>>>>> REPLACE`). The old text is matched
+//!   exactly first, then line by line ignoring trailing whitespace and a uniform difference
+//!   of indentation (small models often get indentation wrong by a constant).
+//! - [`EditFormat::Functions`]: a file name line and a fenced code block holding complete
+//!   definitions. Each definition replaces the one of the same name in that file, found
+//!   with tree-sitter; new definitions go after the last replaced one; imports are added
+//!   to the file's imports if missing. Small models write whole functions more reliably
+//!   than exact excerpts of old code.
+//!
+//! Paths in an answer are untrusted: they are only normalised here; which files may be
+//! edited is decided by the caller.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tree_sitter::{Node, Parser, Tree};
+
+use crate::lang::Language;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EditFormat {
+    SearchReplace,
+    Functions,
+}
+
+/// One edit, as parsed from an answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Edit {
+    /// Replace `search` with `replace` in `path`; an empty `search` creates the file (or
+    /// appends to it).
+    Replace {
+        path: String,
+        search: String,
+        replace: String,
+    },
+    /// Replace or add the definitions in `code` in `path`.
+    Definitions { path: String, code: String },
+}
+
+impl Edit {
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Edit::Replace { path, .. } | Edit::Definitions { path, .. } => path,
+        }
+    }
+}
+
+/// Parses an answer in `format`. An answer with no edit at all is an error that says what
+/// the format looks like.
+pub(crate) fn parse(format: EditFormat, answer: &str) -> Result<Vec<Edit>, String> {
+    let edits = match format {
+        EditFormat::SearchReplace => parse_search_replace(answer)?,
+        EditFormat::Functions => parse_definitions(answer)?,
+    };
+    if edits.is_empty() {
+        return Err(match format {
+            EditFormat::SearchReplace => {
+                "the answer has no SEARCH/REPLACE block (a file name line, `<<<<<<< SEARCH`, \
+                 old code, `=======`, new code, `>>>>>>> REPLACE`)"
+            }
+            EditFormat::Functions => {
+                "the answer has no file name followed by a fenced code block of definitions"
+            }
+        }
+        .to_string());
+    }
+    Ok(edits)
+}
+
+fn is_marker(line: &str, ch: char, word: &str) -> bool {
+    let line = line.trim();
+    let count = line.chars().take_while(|&c| c == ch).count();
+    (5..=9).contains(&count) && line[count..].trim() == word
+}
+
+fn is_divider(line: &str) -> bool {
+    let line = line.trim();
+    (5..=9).contains(&line.len()) && line.chars().all(|c| c == '=')
+}
+
+fn is_fence(line: &str) -> bool {
+    line.trim_start().starts_with("```")
+}
+
+/// A file name from a line before a block: `path/to/file.py`, `**file.py**`, `### file.py`,
+/// `File: file.py`, `` `file.py`: ``. None when the line does not look like a path.
+fn path_from_line(line: &str) -> Option<String> {
+    let mut text = line.trim();
+    for prefix in ["#", "*", "`", "-"] {
+        text = text.trim_start_matches(prefix).trim_start();
+    }
+    for prefix in ["File:", "file:", "Path:", "path:", "In ", "in "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.trim_start();
+        }
+    }
+    let text = text
+        .trim_end_matches(':')
+        .trim_matches(|c| c == '*' || c == '`')
+        .trim_end_matches(':')
+        .trim();
+    let looks_like_path = !text.is_empty()
+        && !text.contains(char::is_whitespace)
+        && text.contains('.')
+        && text
+            .rsplit('.')
+            .next()
+            .is_some_and(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()));
+    looks_like_path.then(|| text.to_string())
+}
+
+fn parse_search_replace(answer: &str) -> Result<Vec<Edit>, String> {
+    let lines: Vec<&str> = answer.lines().collect();
+    let mut edits = Vec::new();
+    let mut current_path: Option<String> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        if !is_marker(lines[i], '<', "SEARCH") {
+            i += 1;
+            continue;
+        }
+        let block = edits.len() + 1;
+        // The file name: the closest line above that names one (skipping fences).
+        let named = lines[..i]
+            .iter()
+            .rev()
+            .take(3)
+            .filter(|line| !line.trim().is_empty() && !is_fence(line))
+            .take(1)
+            .find_map(|line| path_from_line(line))
+            .or_else(|| {
+                // ```python path/file.py
+                lines[..i]
+                    .last()
+                    .filter(|line| is_fence(line))
+                    .and_then(|line| line.split_whitespace().nth(1).and_then(path_from_line))
+            });
+        if let Some(path) = named {
+            current_path = Some(path);
+        }
+        let path = current_path
+            .clone()
+            .ok_or_else(|| format!("SEARCH/REPLACE block {block} does not say which file it edits (put the file's path on the line before `<<<<<<< SEARCH`)"))?;
+        let mut search = Vec::new();
+        i += 1;
+        while i < lines.len() && !is_divider(lines[i]) {
+            if is_marker(lines[i], '>', "REPLACE") || is_marker(lines[i], '<', "SEARCH") {
+                return Err(format!(
+                    "SEARCH/REPLACE block {block} ({path}) has no `=======` line"
+                ));
+            }
+            search.push(lines[i]);
+            i += 1;
+        }
+        if i == lines.len() {
+            return Err(format!(
+                "SEARCH/REPLACE block {block} ({path}) has no `=======` line"
+            ));
+        }
+        let mut replace = Vec::new();
+        i += 1;
+        while i < lines.len() && !is_marker(lines[i], '>', "REPLACE") {
+            if is_marker(lines[i], '<', "SEARCH") {
+                break;
+            }
+            replace.push(lines[i]);
+            i += 1;
+        }
+        if i == lines.len() || !is_marker(lines[i], '>', "REPLACE") {
+            return Err(format!(
+                "SEARCH/REPLACE block {block} ({path}) is not closed by `>>>>>>> REPLACE`"
+            ));
+        }
+        i += 1;
+        edits.push(Edit::Replace {
+            path,
+            search: join_lines(&search),
+            replace: join_lines(&replace),
+        });
+    }
+    Ok(edits)
+}
+
+fn join_lines(lines: &[&str]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+fn parse_definitions(answer: &str) -> Result<Vec<Edit>, String> {
+    let lines: Vec<&str> = answer.lines().collect();
+    let mut edits = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !is_fence(lines[i]) {
+            i += 1;
+            continue;
+        }
+        let fence_info = lines[i].trim_start().trim_start_matches('`').trim();
+        let path = fence_info
+            .split_whitespace()
+            .find_map(path_from_line)
+            .or_else(|| {
+                lines[..i]
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .find(|line| !line.trim().is_empty())
+                    .and_then(|line| path_from_line(line))
+            });
+        let start = i + 1;
+        let mut end = start;
+        while end < lines.len() && !is_fence(lines[end]) {
+            end += 1;
+        }
+        if end == lines.len() {
+            return Err(format!(
+                "the code block on line {} is not closed by ```",
+                i + 1
+            ));
+        }
+        let code = join_lines(&lines[start..end]);
+        i = end + 1;
+        let Some(path) = path else {
+            if code.trim().is_empty() {
+                continue;
+            }
+            return Err(format!(
+                "the code block on line {} does not say which file it belongs to (put the \
+                 file's path on the line before the ```)",
+                start
+            ));
+        };
+        if !code.trim().is_empty() {
+            edits.push(Edit::Definitions { path, code });
+        }
+    }
+    Ok(edits)
+}
+
+/// The normalised form of a path from an answer, relative to the project root with `/`
+/// separators, or None if it is absolute or leaves the root.
+pub(crate) fn normalize_path(path: &str) -> Option<String> {
+    let path = path.replace('\\', "/");
+    let path = path.strip_prefix("./").unwrap_or(&path);
+    if path.starts_with('/') || path.contains(':') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Files before and after a proposal: path -> (original content if the file exists, new
+/// content).
+pub(crate) type Workspace = BTreeMap<String, (Option<String>, String)>;
+
+/// Applies `edits` in order to the files in `workspace` (loaded by the caller with every
+/// file an edit names; a missing file is one with no original). Fails with a message
+/// naming the edit that does not apply.
+pub(crate) fn apply(edits: &[Edit], workspace: &mut Workspace) -> Result<(), String> {
+    for (number, edit) in edits.iter().enumerate() {
+        let path = edit.path().to_string();
+        let (original, current) = workspace
+            .get_mut(&path)
+            .ok_or_else(|| format!("edit {} names {path}, which was not loaded", number + 1))?;
+        let exists = original.is_some() || !current.is_empty();
+        let result = match edit {
+            Edit::Replace {
+                search, replace, ..
+            } => {
+                if search.trim().is_empty() {
+                    // A new file, or text added at the end of one.
+                    if exists && !current.is_empty() && !current.ends_with('\n') {
+                        current.push('\n');
+                    }
+                    current.push_str(replace);
+                    Ok(())
+                } else {
+                    replace_text(current, search, replace)
+                }
+            }
+            Edit::Definitions { code, .. } => {
+                if !exists {
+                    current.push_str(code);
+                    Ok(())
+                } else {
+                    match Language::for_path(std::path::Path::new(&path)) {
+                        Some(language) => replace_definitions(language, current, code),
+                        None => Err("refactor-ai cannot locate definitions in this kind of file"
+                            .to_string()),
+                    }
+                }
+            }
+        };
+        result.map_err(|error| format!("edit {} ({path}): {error}", number + 1))?;
+    }
+    Ok(())
+}
+
+/// Replaces the one place `search` matches in `text`.
+fn replace_text(text: &mut String, search: &str, replace: &str) -> Result<(), String> {
+    let matches: Vec<usize> = text.match_indices(search).map(|(at, _)| at).collect();
+    match matches.len() {
+        1 => {
+            text.replace_range(matches[0]..matches[0] + search.len(), replace);
+            return Ok(());
+        }
+        0 => {}
+        n => {
+            return Err(format!(
+                "the SEARCH text matches {n} places; include more lines to make it unique"
+            ));
+        }
+    }
+    // Line by line, ignoring trailing whitespace, blank lines around the block and a
+    // uniform indentation difference.
+    let search_lines = trim_blank_ends(search.lines().collect());
+    if search_lines.is_empty() {
+        return Err("the SEARCH text is blank".to_string());
+    }
+    let text_lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut found = Vec::new();
+    for start in 0..text_lines.len() {
+        if start + search_lines.len() > text_lines.len() {
+            break;
+        }
+        let window = &text_lines[start..start + search_lines.len()];
+        if let Some(shift) = indentation_shift(window, &search_lines) {
+            found.push((start, shift));
+        }
+    }
+    let (start, shift) = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            let first = search_lines[0].trim();
+            return Err(format!(
+                "the SEARCH text is not in the file (its first line: `{first}`); copy the old \
+                 lines exactly"
+            ));
+        }
+        many => {
+            return Err(format!(
+                "the SEARCH text matches {} places; include more lines to make it unique",
+                many.len()
+            ));
+        }
+    };
+    let mut replacement = String::new();
+    for line in replace.lines() {
+        if line.trim().is_empty() {
+            replacement.push('\n');
+            continue;
+        }
+        match &shift {
+            Shift::Add(prefix) => replacement.push_str(prefix),
+            Shift::Remove(count) => {
+                let removable = line.len() - line.trim_start().len();
+                let line = &line[(*count).min(removable)..];
+                replacement.push_str(line);
+                replacement.push('\n');
+                continue;
+            }
+        }
+        replacement.push_str(line);
+        replacement.push('\n');
+    }
+    let begin: usize = text_lines[..start].iter().map(|line| line.len()).sum();
+    let end: usize = begin
+        + text_lines[start..start + search_lines.len()]
+            .iter()
+            .map(|line| line.len())
+            .sum::<usize>();
+    let ends_with_newline = text[..end].ends_with('\n');
+    if !ends_with_newline && replacement.ends_with('\n') {
+        replacement.pop();
+    }
+    text.replace_range(begin..end, &replacement);
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+enum Shift {
+    /// The file's lines have this extra prefix.
+    Add(String),
+    /// The file's lines have this many fewer leading whitespace characters.
+    Remove(usize),
+}
+
+fn trim_blank_ends(mut lines: Vec<&str>) -> Vec<&str> {
+    while lines.first().is_some_and(|line| line.trim().is_empty()) {
+        lines.remove(0);
+    }
+    while lines.last().is_some_and(|line| line.trim().is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// How the file's `window` differs from `search` in indentation, if it differs only by one
+/// uniform amount (and trailing whitespace).
+fn indentation_shift(window: &[&str], search: &[&str]) -> Option<Shift> {
+    let mut shift: Option<Shift> = None;
+    for (have, want) in window.iter().zip(search) {
+        let have = have.trim_end();
+        let want = want.trim_end();
+        if have.trim().is_empty() && want.trim().is_empty() {
+            continue;
+        }
+        if have.trim_start() != want.trim_start() {
+            return None;
+        }
+        let this = if let Some(prefix) = have.strip_suffix(want) {
+            Shift::Add(prefix.to_string())
+        } else if let Some(prefix) = want.strip_suffix(have) {
+            if !prefix.chars().all(char::is_whitespace) {
+                return None;
+            }
+            Shift::Remove(prefix.len())
+        } else {
+            return None;
+        };
+        match (&shift, &this) {
+            (None, _) => shift = Some(this),
+            (Some(Shift::Add(a)), Shift::Add(b)) if a == b => {}
+            (Some(Shift::Remove(a)), Shift::Remove(b)) if a == b => {}
+            (Some(Shift::Add(a)), Shift::Remove(0)) if a.is_empty() => {}
+            (Some(Shift::Remove(0)), Shift::Add(b)) if b.is_empty() => shift = Some(this),
+            _ => return None,
+        }
+    }
+    shift
+}
+
+/// The definitions a language's code is made of, for [`EditFormat::Functions`].
+struct Grammar {
+    functions: &'static [&'static str],
+    /// Wrappers whose `definition` child is the function (Python decorators).
+    decorated: &'static str,
+    imports: &'static [&'static str],
+    /// Items whose body holds functions (classes, impl blocks, traits, modules).
+    containers: &'static [&'static str],
+    /// Siblings that belong to the definition after them (attributes, doc comments).
+    leading: &'static [&'static str],
+}
+
+fn grammar(language: &Language) -> Grammar {
+    if language.name == "rust" {
+        Grammar {
+            functions: &["function_item", "function_signature_item"],
+            decorated: "",
+            imports: &["use_declaration", "extern_crate_declaration"],
+            containers: &["impl_item", "trait_item", "mod_item"],
+            leading: &["attribute_item", "line_comment", "block_comment"],
+        }
+    } else {
+        Grammar {
+            functions: &["function_definition"],
+            decorated: "decorated_definition",
+            imports: &[
+                "import_statement",
+                "import_from_statement",
+                "future_import_statement",
+            ],
+            containers: &["class_definition"],
+            leading: &["comment"],
+        }
+    }
+}
+
+fn parse_tree(language: &Language, text: &str) -> Result<Tree, String> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&(language.grammar)())
+        .map_err(|error| format!("cannot load the {} grammar: {error}", language.name))?;
+    parser
+        .parse(text, None)
+        .ok_or_else(|| "the code could not be parsed".to_string())
+}
+
+/// A definition found in a tree: its name, the container it is in (class or impl), the
+/// byte range from the start of its first line (leading attributes and comments
+/// included) and whether it has such leading lines.
+#[derive(Clone, Debug)]
+struct Definition {
+    name: String,
+    container: Option<String>,
+    start: usize,
+    end: usize,
+    /// Where the definition itself starts (after its leading attributes and comments).
+    own_start: usize,
+    kind: DefinitionKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DefinitionKind {
+    Function,
+    Import,
+    /// A class, impl, struct, constant...: inserted as a whole when new.
+    Other,
+}
+
+fn name_of(node: Node, text: &str) -> Option<String> {
+    let named = node
+        .child_by_field_name("name")
+        .or_else(|| node.child_by_field_name("type"))?;
+    Some(text[named.byte_range()].to_string())
+}
+
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |newline| newline + 1)
+}
+
+/// The definitions at the top level of `root` and one level inside containers.
+fn definitions(grammar: &Grammar, root: Node, text: &str) -> Vec<Definition> {
+    let mut found = Vec::new();
+    collect(grammar, root, text, None, &mut found);
+    found
+}
+
+fn collect(
+    grammar: &Grammar,
+    parent: Node,
+    text: &str,
+    container: Option<&str>,
+    found: &mut Vec<Definition>,
+) {
+    let mut cursor = parent.walk();
+    let children: Vec<Node> = parent.named_children(&mut cursor).collect();
+    let mut leading_start: Option<usize> = None;
+    for node in children {
+        let kind = node.kind();
+        if grammar.leading.contains(&kind) {
+            // Only comments and attributes directly above (no blank line) lead.
+            leading_start.get_or_insert(node.start_byte());
+            continue;
+        }
+        let definition_node = if kind == grammar.decorated {
+            node.child_by_field_name("definition")
+        } else {
+            Some(node)
+        };
+        let leading = leading_start.take();
+        let Some(definition_node) = definition_node else {
+            continue;
+        };
+        let start = line_start(text, leading.unwrap_or(node.start_byte()));
+        let own_start = line_start(text, node.start_byte());
+        let def_kind = definition_node.kind();
+        if grammar.functions.contains(&def_kind) {
+            if let Some(name) = name_of(definition_node, text) {
+                found.push(Definition {
+                    name,
+                    container: container.map(str::to_string),
+                    start,
+                    end: node.end_byte(),
+                    own_start,
+                    kind: DefinitionKind::Function,
+                });
+            }
+        } else if grammar.imports.contains(&def_kind) {
+            found.push(Definition {
+                name: text[node.byte_range()].trim().to_string(),
+                container: container.map(str::to_string),
+                start,
+                end: node.end_byte(),
+                own_start,
+                kind: DefinitionKind::Import,
+            });
+        } else if grammar.containers.contains(&def_kind) && container.is_none() {
+            let name = name_of(definition_node, text).unwrap_or_default();
+            found.push(Definition {
+                name: name.clone(),
+                container: None,
+                start,
+                end: node.end_byte(),
+                own_start,
+                kind: DefinitionKind::Other,
+            });
+            if let Some(body) = definition_node.child_by_field_name("body") {
+                collect(grammar, body, text, Some(&name), found);
+            }
+        } else if container.is_none() && node.is_named() && !node.is_extra() {
+            found.push(Definition {
+                name: name_of(definition_node, text).unwrap_or_default(),
+                container: None,
+                start,
+                end: node.end_byte(),
+                own_start,
+                kind: DefinitionKind::Other,
+            });
+        }
+    }
+}
+
+/// The indentation of the line `at` is on.
+fn indentation_at(text: &str, at: usize) -> &str {
+    let start = line_start(text, at);
+    let line = &text[start..];
+    let width = line.len() - line.trim_start_matches([' ', '\t']).len();
+    &line[..width]
+}
+
+/// `code` with its common indentation replaced by `indent` (blank lines left empty).
+fn reindent(code: &str, indent: &str) -> String {
+    let common = code
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for line in code.lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(indent);
+            out.push_str(&line[common.min(line.len())..]);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Replaces the definitions in `code` in `text` (by name and container), adds new ones
+/// after the last replaced one, and adds missing imports after the file's imports.
+fn replace_definitions(language: &Language, text: &mut String, code: &str) -> Result<(), String> {
+    let grammar = grammar(language);
+    let code_tree = parse_tree(language, code)?;
+    if code_tree.root_node().has_error() {
+        return Err("the code block does not parse".to_string());
+    }
+    let units = definitions(&grammar, code_tree.root_node(), code);
+    // Containers in the block are only markers for their methods, unless they are new.
+    let python = language.name == "python";
+    let mut replaced_any = false;
+    // Where the last replaced definition of each container ends (None: top level).
+    let mut anchors: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    let mut pending_new: Vec<(Option<String>, String)> = Vec::new();
+    let mut imports = Vec::new();
+    // Containers in the block that the file does not have: added whole, methods included.
+    let existing = definitions(&grammar, parse_tree(language, text)?.root_node(), text);
+    let new_containers: Vec<&str> = units
+        .iter()
+        .filter(|unit| unit.kind == DefinitionKind::Other && !unit.name.is_empty())
+        .filter(|unit| {
+            !existing
+                .iter()
+                .any(|t| t.kind == DefinitionKind::Other && t.name == unit.name)
+        })
+        .map(|unit| unit.name.as_str())
+        .collect();
+    for unit in &units {
+        if unit
+            .container
+            .as_deref()
+            .is_some_and(|container| new_containers.contains(&container))
+        {
+            continue;
+        }
+        let unit_text = &code[unit.start..unit.end];
+        match unit.kind {
+            DefinitionKind::Import => imports.push(unit.name.clone()),
+            DefinitionKind::Function => {
+                let tree = parse_tree(language, text)?;
+                let targets = definitions(&grammar, tree.root_node(), text);
+                let same_name = |target: &&Definition| {
+                    target.kind == DefinitionKind::Function && target.name == unit.name
+                };
+                let exact: Vec<&Definition> = targets
+                    .iter()
+                    .filter(same_name)
+                    .filter(|target| target.container == unit.container)
+                    .collect();
+                let any: Vec<&Definition> = targets.iter().filter(same_name).collect();
+                let target = match (exact.as_slice(), any.as_slice()) {
+                    ([one], _) => Some(*one),
+                    ([], [one]) => Some(*one),
+                    ([], []) => None,
+                    _ => {
+                        return Err(format!(
+                            "`{}` is defined more than once in the file; say which by its class or impl",
+                            unit.name
+                        ));
+                    }
+                };
+                match target {
+                    Some(target) => {
+                        let indent = indentation_at(text, target.own_start).to_string();
+                        // The unit's own leading comments replace the target's; without
+                        // them, the target's are kept.
+                        let start = if unit.start < unit.own_start {
+                            target.start
+                        } else {
+                            target.own_start
+                        };
+                        let body = reindent(unit_text, &indent);
+                        let body = body.trim_end_matches('\n');
+                        text.replace_range(start..target.end, body);
+                        let end = start + body.len();
+                        replaced_any = true;
+                        anchors.insert(target.container.clone(), end);
+                        anchors.insert(unit.container.clone(), end);
+                    }
+                    None => pending_new.push((unit.container.clone(), unit_text.to_string())),
+                }
+            }
+            DefinitionKind::Other => {
+                // A container in the block: its methods come as their own units. A new
+                // container (no such name in the file) is added whole.
+                let tree = parse_tree(language, text)?;
+                let targets = definitions(&grammar, tree.root_node(), text);
+                let exists = !unit.name.is_empty()
+                    && targets.iter().any(|target| {
+                        target.kind == DefinitionKind::Other && target.name == unit.name
+                    });
+                let is_container = units
+                    .iter()
+                    .any(|other| other.container.as_deref() == Some(unit.name.as_str()));
+                if !exists || !is_container {
+                    if exists {
+                        continue;
+                    }
+                    pending_new.push((None, unit_text.to_string()));
+                }
+            }
+        }
+    }
+    // New definitions: after the last replaced one in the same container, else at the top
+    // level after the last replaced definition, else at the end of the file.
+    for (container, unit_text) in pending_new {
+        let tree = parse_tree(language, text)?;
+        let targets = definitions(&grammar, tree.root_node(), text);
+        let anchor = anchors.get(&container).copied();
+        let (at, indent) = match (&container, anchor) {
+            (_, Some(at)) => (at, indentation_at(text, line_start(text, at)).to_string()),
+            (None, None) => {
+                // After the top-level item holding the last replaced definition.
+                let last = anchors.values().max().copied();
+                let at = last
+                    .and_then(|at| {
+                        targets
+                            .iter()
+                            .filter(|t| t.container.is_none() && t.start <= at && at <= t.end)
+                            .map(|t| t.end)
+                            .max()
+                    })
+                    .unwrap_or(text.trim_end().len());
+                (at, String::new())
+            }
+            (Some(container), None) => {
+                return Err(format!(
+                    "cannot place the new `{}` member: no definition of `{container}` in \
+                     the block replaces one in the file",
+                    unit_text.lines().next().unwrap_or("").trim()
+                ));
+            }
+        };
+        let indent = if container.is_none() {
+            String::new()
+        } else {
+            indent
+        };
+        let separator = if python && container.is_none() {
+            "\n\n\n"
+        } else {
+            "\n\n"
+        };
+        let body = reindent(&unit_text, &indent);
+        let insertion = format!("{separator}{}", body.trim_end_matches('\n'));
+        text.insert_str(at, &insertion);
+        anchors.insert(container, at + insertion.len());
+    }
+    if !imports.is_empty() {
+        add_imports(language, &grammar, text, &imports)?;
+    }
+    if !replaced_any
+        && units
+            .iter()
+            .all(|unit| unit.kind != DefinitionKind::Function)
+    {
+        return Err("the code block has no function definition".to_string());
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(())
+}
+
+/// Adds each import line not already in the file after its last top-level import (or at
+/// the top, after a Python module docstring).
+fn add_imports(
+    language: &Language,
+    grammar: &Grammar,
+    text: &mut String,
+    imports: &[String],
+) -> Result<(), String> {
+    let tree = parse_tree(language, text)?;
+    let targets = definitions(grammar, tree.root_node(), text);
+    let present: Vec<&str> = text.lines().map(str::trim).collect();
+    let missing: Vec<&String> = imports
+        .iter()
+        .filter(|import| !present.contains(&import.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let last_import = targets
+        .iter()
+        .filter(|t| t.kind == DefinitionKind::Import && t.container.is_none())
+        .map(|t| t.end)
+        .max();
+    let block: String = missing.iter().map(|import| format!("{import}\n")).collect();
+    match last_import {
+        Some(end) => {
+            let at = text[end..].find('\n').map_or(text.len(), |n| end + n + 1);
+            text.insert_str(at, &block);
+        }
+        None => {
+            // After a module docstring, if the file starts with one.
+            let root = tree.root_node();
+            let first = root.named_child(0);
+            let at = match first {
+                Some(node)
+                    if language.name == "python"
+                        && node.kind() == "expression_statement"
+                        && node.named_child(0).is_some_and(|c| c.kind() == "string") =>
+                {
+                    text[node.end_byte()..]
+                        .find('\n')
+                        .map_or(text.len(), |n| node.end_byte() + n + 1)
+                }
+                _ => 0,
+            };
+            let block = if at > 0 { format!("\n{block}") } else { block };
+            text.insert_str(at, &block);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace(path: &str, text: &str) -> Workspace {
+        let mut workspace = Workspace::new();
+        workspace.insert(path.to_string(), (Some(text.to_string()), text.to_string()));
+        workspace
+    }
+
+    #[test]
+    fn search_replace_blocks_parse_with_their_files() {
+        let answer = "Here is the change.\n\nshop/a.py\n```python\n<<<<<<< SEARCH\ndef f():\n    return 1\n=======\ndef f():\n    return 2\n>>>>>>> REPLACE\n```\n\n**shop/b.py**\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n";
+        let edits = parse(EditFormat::SearchReplace, answer).unwrap();
+        assert_eq!(edits.len(), 2);
+        assert_eq!(edits[0].path(), "shop/a.py");
+        assert_eq!(edits[1].path(), "shop/b.py");
+        assert!(parse(EditFormat::SearchReplace, "no blocks").is_err());
+        let unclosed = "a.py\n<<<<<<< SEARCH\nx\n=======\ny\n";
+        assert!(
+            parse(EditFormat::SearchReplace, unclosed)
+                .unwrap_err()
+                .contains("not closed")
+        );
+    }
+
+    #[test]
+    fn search_text_matches_despite_indentation_and_trailing_space() {
+        let text = "class A:\n    def f(self):\n        return 1   \n\n    def g(self):\n        return 2\n";
+        let mut ws = workspace("a.py", text);
+        let edit = Edit::Replace {
+            path: "a.py".into(),
+            search: "def f(self):\n    return 1\n".into(),
+            replace: "def f(self):\n    return 10\n".into(),
+        };
+        apply(&[edit], &mut ws).unwrap();
+        assert_eq!(
+            ws["a.py"].1,
+            "class A:\n    def f(self):\n        return 10\n\n    def g(self):\n        return 2\n"
+        );
+        let mut ws = workspace("a.py", "x = 1\nx = 1\n");
+        let ambiguous = Edit::Replace {
+            path: "a.py".into(),
+            search: "x = 1\n".into(),
+            replace: "x = 2\n".into(),
+        };
+        assert!(
+            apply(&[ambiguous], &mut ws)
+                .unwrap_err()
+                .contains("2 places")
+        );
+        let missing = Edit::Replace {
+            path: "a.py".into(),
+            search: "y = 1\n".into(),
+            replace: "".into(),
+        };
+        assert!(
+            apply(&[missing], &mut ws)
+                .unwrap_err()
+                .contains("not in the file")
+        );
+    }
+
+    #[test]
+    fn definitions_replace_by_name_and_add_helpers_and_imports() {
+        let text = "\"\"\"Doc.\"\"\"\n\nimport math\n\n\ndef a(x):\n    return x + 1\n\n\ndef b(y):\n    return y * 2\n";
+        let answer = "shop/m.py\n```python\nfrom decimal import Decimal\n\ndef a(x):\n    return helper(x)\n\ndef helper(v):\n    return v + 1\n```\n";
+        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let mut ws = workspace("shop/m.py", text);
+        apply(&edits, &mut ws).unwrap();
+        assert_eq!(
+            ws["shop/m.py"].1,
+            "\"\"\"Doc.\"\"\"\n\nimport math\nfrom decimal import Decimal\n\n\ndef a(x):\n    return helper(x)\n\n\ndef helper(v):\n    return v + 1\n\n\ndef b(y):\n    return y * 2\n"
+        );
+    }
+
+    #[test]
+    fn rust_methods_are_replaced_inside_their_impl() {
+        let text = "use std::fmt;\n\nstruct S;\n\nimpl S {\n    /// Old doc.\n    fn f(&self) -> u32 {\n        1\n    }\n}\n\nfn g() -> u32 {\n    2\n}\n";
+        let answer = "src/lib.rs\n```rust\nimpl S {\n    /// New doc.\n    fn f(&self) -> u32 {\n        one()\n    }\n\n    fn h(&self) {}\n}\n\nfn one() -> u32 {\n    1\n}\n```\n";
+        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let mut ws = workspace("src/lib.rs", text);
+        apply(&edits, &mut ws).unwrap();
+        let after = &ws["src/lib.rs"].1;
+        assert!(after.contains("impl S {\n    /// New doc.\n    fn f(&self) -> u32 {\n        one()\n    }\n\n    fn h(&self) {}\n}"), "{after}");
+        assert!(!after.contains("Old doc"));
+        assert!(after.contains("\n\nfn one() -> u32 {\n    1\n}"), "{after}");
+        assert!(after.contains("fn g() -> u32"));
+    }
+
+    #[test]
+    fn paths_from_answers_stay_inside_the_root() {
+        assert_eq!(normalize_path("./a/b.py").as_deref(), Some("a/b.py"));
+        assert_eq!(normalize_path("a\\b.rs").as_deref(), Some("a/b.rs"));
+        assert_eq!(normalize_path("../x.py"), None);
+        assert_eq!(normalize_path("/etc/passwd"), None);
+        assert_eq!(normalize_path("a/../../x.py"), None);
+        assert_eq!(normalize_path("C:/x.py"), None);
+    }
+}
