@@ -12,3 +12,4 @@ mod llm;
 mod metrics_fixtures;
 mod regression;
 mod smell_fixtures;
+mod suggest;

@@ -189,8 +189,7 @@ pub(crate) fn improvement(
     let old_keys: BTreeSet<_> = old.findings().map(key).collect();
     if let Some(worse) = new
         .findings()
-        .filter(|f| f.severity > finding.severity && !old_keys.contains(&key(f)))
-        .next()
+        .find(|f| f.severity > finding.severity && !old_keys.contains(&key(f)))
     {
         return Err(format!(
             "the change adds a more severe finding: {} at {}:{} ({})",

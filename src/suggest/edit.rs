@@ -607,6 +607,70 @@ fn collect(
     }
 }
 
+/// Top-level definitions of code that does not parse, found by their first lines: a line
+/// at column 0 that starts with `def`/`class`/`fn`/`impl`... begins one (with the comments,
+/// decorators and attributes right above it), an import line is one.
+fn top_level_chunks(code: &str) -> Vec<Definition> {
+    let mut starts: Vec<(usize, DefinitionKind, String)> = Vec::new();
+    let mut leading: Option<usize> = None;
+    let mut offset = 0;
+    for line in code.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if line.starts_with([' ', '\t']) || line.trim().is_empty() {
+            if line.trim().is_empty() {
+                leading = None;
+            }
+            continue;
+        }
+        let words: Vec<&str> = line
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        let first = words.first().copied().unwrap_or("");
+        if line.starts_with('@')
+            || line.starts_with("#[")
+            || line.starts_with('#')
+            || line.starts_with("//")
+        {
+            leading.get_or_insert(at);
+            continue;
+        }
+        let keyword = words.iter().position(|word| {
+            matches!(
+                *word,
+                "def" | "fn" | "class" | "struct" | "enum" | "impl" | "trait"
+            )
+        });
+        let start = leading.take().unwrap_or(at);
+        if matches!(first, "import" | "from" | "use") {
+            starts.push((start, DefinitionKind::Import, line.trim().to_string()));
+        } else if let Some(index) = keyword {
+            let kind = if matches!(words[index], "def" | "fn") {
+                DefinitionKind::Function
+            } else {
+                DefinitionKind::Other
+            };
+            let name = words.get(index + 1).copied().unwrap_or("").to_string();
+            starts.push((start, kind, name));
+        }
+    }
+    let mut units = Vec::new();
+    for (index, (start, kind, name)) in starts.iter().enumerate() {
+        let end = starts.get(index + 1).map_or(code.len(), |next| next.0);
+        let text = code[*start..end].trim_end();
+        units.push(Definition {
+            name: name.clone(),
+            container: None,
+            start: *start,
+            end: start + text.len(),
+            own_start: *start,
+            kind: *kind,
+        });
+    }
+    units
+}
+
 /// The indentation of the line `at` is on.
 fn indentation_at(text: &str, at: usize) -> &str {
     let start = line_start(text, at);
@@ -640,11 +704,17 @@ fn reindent(code: &str, indent: &str) -> String {
 /// after the last replaced one, and adds missing imports after the file's imports.
 fn replace_definitions(language: &Language, text: &mut String, code: &str) -> Result<(), String> {
     let grammar = grammar(language);
+    // A block with syntax errors is placed as well as tree-sitter's recovery allows: the
+    // syntax check then says what is wrong, which is what a retry needs to hear.
     let code_tree = parse_tree(language, code)?;
-    if code_tree.root_node().has_error() {
-        return Err("the code block does not parse".to_string());
+    let units = if code_tree.root_node().has_error() {
+        top_level_chunks(code)
+    } else {
+        definitions(&grammar, code_tree.root_node(), code)
+    };
+    if units.is_empty() {
+        return Err("the code block has no definition refactor-ai can place".to_string());
     }
-    let units = definitions(&grammar, code_tree.root_node(), code);
     // Containers in the block are only markers for their methods, unless they are new.
     let python = language.name == "python";
     let mut replaced_any = false;

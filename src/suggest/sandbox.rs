@@ -628,16 +628,19 @@ fn parse_cargo(output: &str, run: &mut TestRun) {
             run.passed += passed;
             run.failed += failed;
             run.total += passed + failed + ignored;
-        } else if line.starts_with("test ") && line.ends_with("... FAILED") {
-            run.failures.push(line.to_string());
-        } else if line.starts_with("error") || line.starts_with("thread '") {
-            run.failures.push(line.to_string());
-        } else if (line.trim_start().starts_with("-->")
-            || line.trim_start().starts_with("left:")
-            || line.trim_start().starts_with("right:"))
-            && run.failures.len() < 40
-        {
-            run.failures.push(line.to_string());
+        } else {
+            // Failing tests, compiler errors with their locations, panics and the two
+            // sides of a failed assertion.
+            let trimmed = line.trim_start();
+            let telling = (line.starts_with("test ") && line.ends_with("... FAILED"))
+                || line.starts_with("error")
+                || line.starts_with("thread '")
+                || trimmed.starts_with("-->")
+                || trimmed.starts_with("left:")
+                || trimmed.starts_with("right:");
+            if telling && run.failures.len() < 40 {
+                run.failures.push(line.to_string());
+            }
         }
     }
     run.failures.truncate(40);
