@@ -593,6 +593,14 @@ pub(crate) fn suggest_generator(
         true,
         stderr,
     )?;
+    writeln!(
+        stderr,
+        "loaded {} on {} with {} thread(s) ({})",
+        resolved.name,
+        generator.device_name(),
+        threads.threads,
+        threads.reason
+    )?;
     let context = generator.context_length().min(context as usize);
     Ok((Box::new(generator), context))
 }

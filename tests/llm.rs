@@ -387,3 +387,71 @@ fn tiny_gguf(architecture: &str) -> Vec<u8> {
     bytes.extend_from_slice(architecture.as_bytes());
     bytes
 }
+
+/// The whole `suggest` pipeline with a real model: whatever SmolLM2 answers, every
+/// proposal ends with a well-formed verdict and the project is not touched.
+#[test]
+fn suggest_runs_the_whole_pipeline_with_a_real_model() {
+    let _one = one_at_a_time();
+    let project = tempfile::tempdir().unwrap();
+    crate::util::copy_dir(
+        &crate::util::fixtures().join("repos/suggest/python"),
+        project.path(),
+    );
+    let before = std::fs::read(project.path().join("src/shop/orders.py")).unwrap();
+    let path = project.path().to_str().unwrap();
+    let session = json(&[
+        "suggest",
+        path,
+        "--no-cache",
+        "--model",
+        MODEL,
+        "--format",
+        "json",
+        "--rule",
+        "duplicate-code",
+        "--max",
+        "1",
+        "--retries",
+        "1",
+        "--max-tokens",
+        "128",
+    ]);
+    assert_eq!(session["model"], MODEL);
+    assert_eq!(session["summary"]["attempted"], 1);
+    let proposals = session["proposals"].as_array().unwrap();
+    assert!(!proposals.is_empty() && proposals.len() <= 2, "{session:#}");
+    for proposal in proposals {
+        let verdict = proposal["verdict"].as_str().unwrap();
+        assert!(
+            ["proven", "rejected", "unvalidated"].contains(&verdict),
+            "{verdict}"
+        );
+        let checks = proposal["checks"].as_array().unwrap();
+        assert_eq!(checks[0]["check"], "generate", "{proposal:#}");
+        assert_eq!(
+            checks[0]["passed"], true,
+            "the model answered: {proposal:#}"
+        );
+        assert!(proposal["generation"]["tokens"].as_u64().unwrap() > 0);
+        // The checks run in order and stop at the first failure.
+        let order = ["generate", "edits", "apply", "syntax", "improve", "tests"];
+        for (check, expected) in checks.iter().zip(order) {
+            assert_eq!(check["check"], expected, "{proposal:#}");
+        }
+        let failed: Vec<_> = checks.iter().filter(|c| c["passed"] == false).collect();
+        match verdict {
+            "proven" => assert!(failed.is_empty() && checks.len() == 6),
+            _ => assert_eq!(failed.len(), 1, "{proposal:#}"),
+        }
+        assert!(
+            failed
+                .iter()
+                .all(|check| !check["message"].as_str().unwrap().is_empty())
+        );
+    }
+    assert_eq!(
+        std::fs::read(project.path().join("src/shop/orders.py")).unwrap(),
+        before
+    );
+}

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{fixtures, run};
+use crate::util::{copy_dir, fixtures, run};
 
 /// A copy of a fixture project in a temporary directory, committed to a new git repo.
 struct Project {
@@ -80,19 +80,6 @@ impl Project {
         assert_eq!(output.code, 0, "suggest failed: {}", output.stderr);
         serde_json::from_str(&output.stdout)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", output.stdout))
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

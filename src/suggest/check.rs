@@ -203,9 +203,35 @@ pub(crate) fn improvement(
         Kind::Duplicate => {
             let (was, is) = (duplicated_lines(&old), duplicated_lines(&new));
             if is >= was {
+                // Say where the copies still are, so that a retry knows what to change.
+                let remaining: Vec<String> = new
+                    .duplicates
+                    .iter()
+                    .flat_map(|duplicate| &duplicate.locations)
+                    .map(|location| {
+                        let function = new
+                            .files
+                            .iter()
+                            .find(|file| file.path == location.path)
+                            .and_then(|file| {
+                                file.functions.iter().find(|f| {
+                                    f.start_line <= location.start_line
+                                        && location.end_line <= f.end_line
+                                })
+                            })
+                            .map(|f| format!("`{}` in ", f.name))
+                            .unwrap_or_default();
+                        format!(
+                            "{function}{} (lines {}-{})",
+                            location.path, location.start_line, location.end_line
+                        )
+                    })
+                    .collect();
                 return Err(format!(
-                    "the duplication is not reduced: {is} duplicated lines in these files \
-                     after the change, {was} before"
+                    "the duplication is not reduced ({is} duplicated lines after the change, \
+                     {was} before): these still repeat the same code: {}; each copy must call \
+                     the shared helper instead",
+                    remaining.join(", ")
                 ));
             }
             Ok(Improvement {

@@ -91,7 +91,7 @@ fn is_fence(line: &str) -> bool {
 /// `File: file.py`, `` `file.py`: ``. None when the line does not look like a path.
 fn path_from_line(line: &str) -> Option<String> {
     let mut text = line.trim();
-    for prefix in ["#", "*", "`", "-"] {
+    for prefix in ["//", "#", "*", "`", "-"] {
         text = text.trim_start_matches(prefix).trim_start();
     }
     for prefix in ["File:", "file:", "Path:", "path:", "In ", "in "] {
@@ -199,51 +199,97 @@ fn parse_definitions(answer: &str) -> Result<Vec<Edit>, String> {
     let lines: Vec<&str> = answer.lines().collect();
     let mut edits = Vec::new();
     let mut i = 0;
+    // The path a line outside the blocks named last.
+    let mut named: Option<String> = None;
     while i < lines.len() {
         if !is_fence(lines[i]) {
+            if let Some(path) = source_path(lines[i]) {
+                named = Some(path);
+            }
             i += 1;
             continue;
         }
         let fence_info = lines[i].trim_start().trim_start_matches('`').trim();
-        let path = fence_info
+        let mut path = fence_info
             .split_whitespace()
-            .find_map(path_from_line)
-            .or_else(|| {
-                lines[..i]
-                    .iter()
-                    .rev()
-                    .take(3)
-                    .find(|line| !line.trim().is_empty())
-                    .and_then(|line| path_from_line(line))
-            });
+            .find_map(source_path)
+            .or_else(|| named.take());
         let start = i + 1;
         let mut end = start;
-        while end < lines.len() && !is_fence(lines[end]) {
+        // The block ends at the next fence, except a fence with a language right after a
+        // block holding only a path (```python / path / ```python / code / ```).
+        while end < lines.len() {
+            if is_fence(lines[end]) {
+                let only_paths = lines[start..end]
+                    .iter()
+                    .all(|line| line.trim().is_empty() || source_path(line).is_some());
+                let has_info = !lines[end].trim().trim_start_matches('`').is_empty();
+                if !(only_paths && has_info) {
+                    break;
+                }
+            }
             end += 1;
         }
-        if end == lines.len() {
-            return Err(format!(
-                "the code block on line {} is not closed by ```",
-                i + 1
-            ));
-        }
-        let code = join_lines(&lines[start..end]);
         i = end + 1;
-        let Some(path) = path else {
-            if code.trim().is_empty() {
+        // Paths may also be lines inside the block (`# src/a.py`, `// src/lib.rs`): each
+        // starts a new file's code.
+        let mut code: Vec<&str> = Vec::new();
+        for line in &lines[start..end.min(lines.len())] {
+            if is_fence(line) {
                 continue;
             }
-            return Err(format!(
-                "the code block on line {} does not say which file it belongs to (put the \
-                 file's path on the line before the ```)",
-                start
-            ));
-        };
-        if !code.trim().is_empty() {
-            edits.push(Edit::Definitions { path, code });
+            if let Some(inner) = source_path(line) {
+                push_definitions(&mut edits, path.take(), &code)?;
+                code.clear();
+                path = Some(inner);
+                continue;
+            }
+            code.push(line);
         }
+        push_definitions(&mut edits, path, &code)?;
     }
     Ok(edits)
+}
+
+fn push_definitions(
+    edits: &mut Vec<Edit>,
+    path: Option<String>,
+    code: &[&str],
+) -> Result<(), String> {
+    let code = join_lines(code);
+    if code.trim().is_empty() {
+        return Ok(());
+    }
+    match path {
+        Some(path) => {
+            edits.push(Edit::Definitions { path, code });
+            Ok(())
+        }
+        None => Err(format!(
+            "a code block does not say which file it belongs to (its first line: `{}`); put \
+             the file's path on the line before the ```",
+            code.lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+        )),
+    }
+}
+
+/// A line that is only the path of a source file, possibly in a comment or Markdown
+/// decoration: `src/a.py`, `# src/a.py`, `// src/lib.rs`, `**src/a.py**`.
+fn source_path(line: &str) -> Option<String> {
+    let trimmed = line.trim();
+    let bare = trimmed
+        .strip_prefix("//")
+        .or_else(|| trimmed.strip_prefix("# "))
+        .unwrap_or(trimmed);
+    let path = path_from_line(bare)?;
+    let extension = path.rsplit('.').next()?;
+    crate::lang::LANGUAGES
+        .iter()
+        .any(|language| language.extensions.contains(&extension))
+        .then_some(path)
 }
 
 /// The normalised form of a path from an answer, relative to the project root with `/`

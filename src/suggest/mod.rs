@@ -454,6 +454,7 @@ impl Run<'_> {
             attempt: task.attempt,
             model: generator.name().to_string(),
             edit_format: self.options.edit_format,
+            messages: Vec::new(),
             answer: String::new(),
             edits: Vec::new(),
             files: Vec::new(),
@@ -475,9 +476,15 @@ impl Run<'_> {
                 return Ok(None);
             }
         };
+        proposal.messages = messages.clone();
         let started = Instant::now();
+        // A retry samples (with a fixed seed): greedy decoding tends to repeat the
+        // rejected answer word for word, whatever the feedback says.
         let params = Params {
             max_tokens: self.options.max_tokens,
+            temperature: if task.attempt > 0 { 0.8 } else { 0.0 },
+            top_k: 40,
+            seed: 299_792_458 + u64::from(task.attempt),
             ..Params::default()
         };
         let live = self.options.live_progress;
@@ -522,6 +529,8 @@ impl Run<'_> {
             prompt_tokens: generation.prompt_tokens,
             tokens: generation.tokens.len(),
             seconds,
+            prompt_seconds: generation.prompt_seconds,
+            generation_seconds: generation.generation_seconds,
             stop_reason: serde_json::to_value(generation.stop_reason)
                 .ok()
                 .and_then(|value| value.as_str().map(str::to_string))

@@ -127,7 +127,7 @@ impl Prompts {
             input.analysis,
             input.budget_chars.saturating_sub(code_chars + 1500),
         );
-        let (example_path, example_old, example_new) = example(language);
+        let plan = plan(finding, &instances, input.analysis, language);
         let format_name = match input.format {
             EditFormat::SearchReplace => "format-search-replace.md",
             EditFormat::Functions => "format-functions.md",
@@ -136,9 +136,8 @@ impl Prompts {
             format_name,
             minijinja::context! {
                 language,
-                example_path,
-                example_old,
-                example_new,
+                files => Serde(&files),
+                plan => Serde(&plan),
             },
         )?;
         let user = self.render(
@@ -150,6 +149,7 @@ impl Prompts {
                 files => Serde(&files),
                 new_file_allowed => input.new_file_allowed,
                 context => Serde(&context),
+                plan => Serde(&plan),
                 format,
             },
         )?;
@@ -201,19 +201,304 @@ pub(crate) fn allows_new_file(finding: &Finding) -> bool {
             .is_some_and(|language| language.name == "python")
 }
 
-fn example(language: &str) -> (&'static str, &'static str, &'static str) {
-    if language == "rust" {
-        (
-            "src/geometry.rs",
-            "pub fn area(width: f64, height: f64) -> f64 {\n    width * height\n}",
-            "pub fn area(width: f64, height: f64) -> f64 {\n    product(width, height)\n}\n\nfn product(a: f64, b: f64) -> f64 {\n    a * b\n}",
-        )
+/// How a duplicate is consolidated, spelled out for the model: small models follow a
+/// concrete plan (names, where the helper goes, the import each copy needs) far more
+/// reliably than a general request.
+#[derive(Serialize)]
+struct Plan {
+    helper: String,
+    helper_path: String,
+    /// `pub(crate) ` for Rust (the copies live in other modules), empty for Python.
+    visibility: String,
+    copies: Vec<PlanCopy>,
+    /// The answer with only the helper's body left to write, when every copy's call is
+    /// known (one fenced block per file, in the `functions` format).
+    skeleton: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PlanCopy {
+    function: String,
+    path: String,
+    /// The import line the copy's file needs for the helper, if it is in another file.
+    import: Option<String>,
+    /// For a whole free function whose copies take the same number of parameters: the
+    /// statement its body becomes (`return helper(a, b)`).
+    call: Option<String>,
+}
+
+/// The parameter names of the function whose code starts `code` (a free function: None
+/// for a method, whose `self` a free helper cannot take).
+fn parameter_names(code: &str, language: &str) -> Option<Vec<String>> {
+    let keyword = if language == "rust" { "fn " } else { "def " };
+    let after = &code[code.find(keyword)?..];
+    let open = after.find('(')?;
+    let mut depth = 0;
+    let mut close = None;
+    for (index, ch) in after[open..].char_indices() {
+        match ch {
+            '(' | '[' | '<' | '{' => depth += 1,
+            ')' | ']' | '>' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + index);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let inner = &after[open + 1..close?];
+    let mut names = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for ch in inner.chars().chain(std::iter::once(',')) {
+        match ch {
+            '(' | '[' | '<' | '{' => depth += 1,
+            ')' | ']' | '>' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                let part = current.trim().to_string();
+                current.clear();
+                if part.is_empty() {
+                    continue;
+                }
+                let name = part
+                    .split([':', '='])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("mut ")
+                    .trim();
+                if name.contains("self") || name.starts_with('*') || name == "/" {
+                    return None;
+                }
+                if !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.is_empty() {
+                    return None;
+                }
+                names.push(name.to_string());
+                continue;
+            }
+            _ => {}
+        }
+        current.push(ch);
+    }
+    Some(names)
+}
+
+fn plan(
+    finding: &Finding,
+    instances: &[Instance],
+    analysis: &Analysis,
+    language: &str,
+) -> Option<Plan> {
+    if finding.kind != Kind::Duplicate || instances.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = instances
+        .iter()
+        .filter_map(|instance| instance.function.as_deref())
+        .map(|name| name.rsplit(['.', ':']).next().unwrap_or(name))
+        .collect();
+    let words = |name: &str| -> Vec<String> {
+        name.split('_')
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let first = names.first().copied().unwrap_or("code");
+    let common: Vec<String> = words(first)
+        .into_iter()
+        .filter(|word| names.iter().all(|name| words(name).contains(word)))
+        .collect();
+    let existing: BTreeSet<&str> = analysis
+        .files
+        .iter()
+        .flat_map(|file| file.functions.iter().map(|function| function.name.as_str()))
+        .collect();
+    let mut helper = if common.is_empty() || names.len() < 2 {
+        format!("{}_shared", first.trim_start_matches('_'))
     } else {
-        (
-            "geometry/shapes.py",
-            "def area(width, height):\n    return width * height",
-            "def area(width, height):\n    return _product(width, height)\n\n\ndef _product(a, b):\n    return a * b",
-        )
+        format!("compute_{}", common.join("_"))
+    };
+    while existing.contains(helper.as_str()) {
+        helper.push_str("_impl");
+    }
+    let helper_path = instances[0].path.clone();
+    // The call each copy's body becomes, when every copy is a whole free function with
+    // the same number of parameters (the helper takes copy 1's).
+    let whole = instances.iter().all(|instance| instance.function.is_some());
+    let parameters: Option<Vec<Vec<String>>> = whole
+        .then(|| {
+            instances
+                .iter()
+                .map(|instance| parameter_names(&instance.code, language))
+                .collect()
+        })
+        .flatten();
+    let calls: Option<Vec<String>> = parameters
+        .filter(|lists| lists.iter().all(|list| list.len() == lists[0].len()))
+        .map(|lists| {
+            lists
+                .iter()
+                .map(|list| {
+                    let call = format!("{}({})", helper, list.join(", "));
+                    if language == "rust" {
+                        call
+                    } else {
+                        format!("return {call}")
+                    }
+                })
+                .collect()
+        });
+    let copies: Vec<PlanCopy> = instances
+        .iter()
+        .enumerate()
+        .map(|(index, instance)| {
+            let function = instance
+                .function
+                .as_deref()
+                .map(|name| name.rsplit(['.', ':']).next().unwrap_or(name).to_string())
+                .unwrap_or_else(|| {
+                    format!(
+                        "the code at lines {}-{}",
+                        instance.start_line, instance.end_line
+                    )
+                });
+            let import = (instance.path != helper_path)
+                .then(|| import_line(language, &helper_path, &helper))
+                .flatten();
+            PlanCopy {
+                function,
+                path: instance.path.clone(),
+                import,
+                call: calls.as_ref().map(|calls| calls[index].clone()),
+            }
+        })
+        .collect();
+    let visibility = if language == "rust" {
+        "pub(crate) "
+    } else {
+        ""
+    };
+    let skeleton = skeleton(
+        instances,
+        &copies,
+        &helper,
+        &helper_path,
+        visibility,
+        language,
+    );
+    Some(Plan {
+        helper,
+        helper_path,
+        visibility: visibility.to_string(),
+        copies,
+        skeleton,
+    })
+}
+
+/// The signature lines of the function `code` starts with: through the first line that
+/// ends with `:` (Python) or `{` (Rust).
+fn signature(code: &str, language: &str) -> Option<String> {
+    let end = if language == "rust" { '{' } else { ':' };
+    let mut lines = Vec::new();
+    for line in code.lines() {
+        lines.push(line);
+        if line.trim_end().ends_with(end) {
+            return Some(lines.join("\n"));
+        }
+    }
+    None
+}
+
+fn skeleton(
+    instances: &[Instance],
+    copies: &[PlanCopy],
+    helper: &str,
+    helper_path: &str,
+    visibility: &str,
+    language: &str,
+) -> Option<String> {
+    let mut files: Vec<&str> = Vec::new();
+    for instance in instances {
+        if !files.contains(&instance.path.as_str()) {
+            files.push(&instance.path);
+        }
+    }
+    let mut out = String::new();
+    for file in files {
+        out.push_str(&format!("{file}\n```{language}\n"));
+        for (instance, copy) in instances.iter().zip(copies) {
+            if instance.path != file {
+                continue;
+            }
+            if let Some(import) = &copy.import
+                && !out.contains(import.as_str())
+            {
+                out.push_str(&format!("{import}\n\n"));
+            }
+        }
+        if file == helper_path {
+            let first = signature(&instances[0].code, language)?;
+            let name = copies[0].function.as_str();
+            let renamed = first.replacen(&format!(" {name}("), &format!(" {helper}("), 1);
+            let renamed = renamed
+                .trim_start()
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ");
+            if language == "rust" {
+                out.push_str(&format!(
+                    "{visibility}{renamed}\n    // the body of `{name}`, unchanged\n}}\n\n"
+                ));
+            } else {
+                out.push_str(&format!(
+                    "{renamed}\n    # the body of `{name}`, unchanged (without its docstring)\n\n\n"
+                ));
+            }
+        }
+        for (instance, copy) in instances.iter().zip(copies) {
+            if instance.path != file {
+                continue;
+            }
+            let signature = signature(&instance.code, language)?;
+            let call = copy.call.as_ref()?;
+            if language == "rust" {
+                out.push_str(&format!("{signature}\n    {call}\n}}\n\n"));
+            } else {
+                out.push_str(&format!("{signature}\n    {call}\n\n\n"));
+            }
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push_str("\n```\n\n");
+    }
+    Some(out.trim_end().to_string())
+}
+
+/// How another file of the project imports `name` from the file at `path`.
+fn import_line(language: &str, path: &str, name: &str) -> Option<String> {
+    if language == "rust" {
+        let module = path.strip_prefix("src/")?.strip_suffix(".rs")?;
+        let module = module
+            .strip_suffix("/mod")
+            .unwrap_or(module)
+            .trim_end_matches("lib")
+            .trim_end_matches("main")
+            .trim_end_matches('/')
+            .replace('/', "::");
+        Some(if module.is_empty() {
+            format!("use crate::{name};")
+        } else {
+            format!("use crate::{module}::{name};")
+        })
+    } else {
+        let stem = path.strip_suffix(".py")?;
+        let stem = stem.strip_prefix("src/").unwrap_or(stem);
+        let module = stem
+            .strip_suffix("/__init__")
+            .unwrap_or(stem)
+            .replace('/', ".");
+        Some(format!("from {module} import {name}"))
     }
 }
 

@@ -419,6 +419,17 @@ fn run_logged(
     {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
+        // Sandbox runs are the background work: the model generating the next proposal
+        // keeps its cores (candle's spinning thread pool collapses when a build takes
+        // one), and builds and tests use what it leaves idle.
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // setpriority(2), which is async-signal-safe and touches no memory of ours.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                Ok(())
+            });
+        }
     }
     let started = Instant::now();
     let mut child = command

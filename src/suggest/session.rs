@@ -95,7 +95,12 @@ pub(crate) struct FileChange {
 pub(crate) struct GenerationStats {
     pub(crate) prompt_tokens: usize,
     pub(crate) tokens: usize,
+    /// The whole request, and its two phases.
     pub(crate) seconds: f64,
+    #[serde(default)]
+    pub(crate) prompt_seconds: f64,
+    #[serde(default)]
+    pub(crate) generation_seconds: f64,
     pub(crate) stop_reason: String,
 }
 
@@ -107,6 +112,9 @@ pub(crate) struct Proposal {
     pub(crate) attempt: u32,
     pub(crate) model: String,
     pub(crate) edit_format: EditFormat,
+    /// The conversation the model answered: system, task, and for a retry the earlier
+    /// answer and the failure.
+    pub(crate) messages: Vec<crate::llm::Message>,
     pub(crate) answer: String,
     pub(crate) edits: Vec<Edit>,
     pub(crate) files: Vec<FileChange>,
@@ -219,7 +227,7 @@ impl Session {
                 usize::from(!proven && attempts.iter().any(|p| p.verdict == Verdict::Unvalidated));
         }
         for proposal in &self.proposals {
-            summary.generation_seconds += proposal.generation.seconds;
+            summary.generation_seconds += proposal.generation.generation_seconds;
             summary.generated_tokens += proposal.generation.tokens;
         }
         summary.seconds_per_finding = if summary.attempted == 0 {
