@@ -550,6 +550,10 @@ struct Definition {
     /// Where the definition itself starts (after its leading attributes and comments).
     own_start: usize,
     kind: DefinitionKind,
+    /// Python functions: the byte range of the docstring's lines, or else where the first
+    /// statement's line starts (None: no body).
+    docstring: Option<std::ops::Range<usize>>,
+    body_start: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -565,6 +569,23 @@ fn name_of(node: Node, text: &str) -> Option<String> {
         .child_by_field_name("name")
         .or_else(|| node.child_by_field_name("type"))?;
     Some(text[named.byte_range()].to_string())
+}
+
+/// A Python function's docstring: its first statement, if that is a string, as the range
+/// of its whole lines.
+fn docstring_of(function: Node, text: &str) -> Option<std::ops::Range<usize>> {
+    let first = function.child_by_field_name("body")?.named_child(0)?;
+    let is_docstring = first.kind() == "expression_statement"
+        && first
+            .named_child(0)
+            .is_some_and(|child| child.kind() == "string");
+    if !is_docstring {
+        return None;
+    }
+    let end = text[first.end_byte()..]
+        .find('\n')
+        .map_or(text.len(), |n| first.end_byte() + n + 1);
+    Some(line_start(text, first.start_byte())..end)
 }
 
 fn line_start(text: &str, at: usize) -> usize {
@@ -616,6 +637,11 @@ fn collect(
                     end: node.end_byte(),
                     own_start,
                     kind: DefinitionKind::Function,
+                    docstring: docstring_of(definition_node, text),
+                    body_start: definition_node
+                        .child_by_field_name("body")
+                        .and_then(|body| body.named_child(0))
+                        .map(|first| line_start(text, first.start_byte())),
                 });
             }
         } else if grammar.imports.contains(&def_kind) {
@@ -626,6 +652,8 @@ fn collect(
                 end: node.end_byte(),
                 own_start,
                 kind: DefinitionKind::Import,
+                docstring: None,
+                body_start: None,
             });
         } else if grammar.containers.contains(&def_kind) && container.is_none() {
             let name = name_of(definition_node, text).unwrap_or_default();
@@ -636,6 +664,8 @@ fn collect(
                 end: node.end_byte(),
                 own_start,
                 kind: DefinitionKind::Other,
+                docstring: None,
+                body_start: None,
             });
             if let Some(body) = definition_node.child_by_field_name("body") {
                 collect(grammar, body, text, Some(&name), found);
@@ -648,6 +678,8 @@ fn collect(
                 end: node.end_byte(),
                 own_start,
                 kind: DefinitionKind::Other,
+                docstring: None,
+                body_start: None,
             });
         }
     }
@@ -712,6 +744,8 @@ fn top_level_chunks(code: &str) -> Vec<Definition> {
             end: start + text.len(),
             own_start: *start,
             kind: *kind,
+            docstring: None,
+            body_start: None,
         });
     }
     units
@@ -824,7 +858,31 @@ fn replace_definitions(language: &Language, text: &mut String, code: &str) -> Re
                         } else {
                             target.own_start
                         };
-                        let body = reindent(unit_text, &indent);
+                        // Small models drop docstrings when they rewrite a function: the
+                        // original's is kept when the new version has none.
+                        let unit_text = match (&target.docstring, &unit.docstring, unit.body_start)
+                        {
+                            (Some(doc), None, Some(body)) if body >= unit.start => {
+                                let body = body - unit.start;
+                                let doc_indent = indentation_at(text, doc.start).len();
+                                let body_indent = indentation_at(unit_text, body).to_string();
+                                let docstring: String = text[doc.clone()]
+                                    .lines()
+                                    .map(|line| {
+                                        let cut =
+                                            doc_indent.min(line.len() - line.trim_start().len());
+                                        if line.trim().is_empty() {
+                                            "\n".to_string()
+                                        } else {
+                                            format!("{body_indent}{}\n", &line[cut..])
+                                        }
+                                    })
+                                    .collect();
+                                format!("{}{docstring}{}", &unit_text[..body], &unit_text[body..])
+                            }
+                            _ => unit_text.to_string(),
+                        };
+                        let body = reindent(&unit_text, &indent);
                         let body = body.trim_end_matches('\n');
                         text.replace_range(start..target.end, body);
                         let end = start + body.len();
@@ -1042,6 +1100,52 @@ mod tests {
         assert_eq!(
             ws["shop/m.py"].1,
             "\"\"\"Doc.\"\"\"\n\nimport math\nfrom decimal import Decimal\n\n\ndef a(x):\n    return helper(x)\n\n\ndef helper(v):\n    return v + 1\n\n\ndef b(y):\n    return y * 2\n"
+        );
+    }
+
+    #[test]
+    fn a_dropped_docstring_is_kept_from_the_original() {
+        let text = "class A:\n    def f(self, x):\n        \"\"\"Doubles x.\n\n        Really.\n        \"\"\"\n        return x * 2\n";
+        let answer = "m.py\n```python\ndef f(self, x):\n    return twice(x)\n```\n";
+        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let mut ws = workspace("m.py", text);
+        apply(&edits, &mut ws).unwrap();
+        assert_eq!(
+            ws["m.py"].1,
+            "class A:\n    def f(self, x):\n        \"\"\"Doubles x.\n\n        Really.\n        \"\"\"\n        return twice(x)\n"
+        );
+        // A new docstring wins.
+        let answer = "m.py\n```python\ndef f(self, x):\n    \"\"\"New.\"\"\"\n    return 0\n```\n";
+        let mut ws = workspace("m.py", text);
+        apply(&parse(EditFormat::Functions, answer).unwrap(), &mut ws).unwrap();
+        assert_eq!(
+            ws["m.py"].1,
+            "class A:\n    def f(self, x):\n        \"\"\"New.\"\"\"\n        return 0\n"
+        );
+    }
+
+    #[test]
+    fn answers_put_paths_in_many_places() {
+        let inside = "```python\n# src/a.py\ndef f():\n    return 1\n```\n";
+        assert_eq!(
+            parse(EditFormat::Functions, inside).unwrap()[0].path(),
+            "src/a.py"
+        );
+        let nested = "```python\nsrc/a.py\n```python\ndef f():\n    return 1\n```\n";
+        let edits = parse(EditFormat::Functions, nested).unwrap();
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0].path(), "src/a.py");
+        let two = "```rust\n// src/a.rs\nfn f() {}\n\n// src/b.rs\nfn g() {}\n```\n";
+        let edits = parse(EditFormat::Functions, two).unwrap();
+        assert_eq!(
+            edits.iter().map(Edit::path).collect::<Vec<_>>(),
+            ["src/a.rs", "src/b.rs"]
+        );
+        let none = "```python\ndef f():\n    return 1\n```\n";
+        assert!(
+            parse(EditFormat::Functions, none)
+                .unwrap_err()
+                .contains("does not say which file")
         );
     }
 
