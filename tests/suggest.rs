@@ -470,3 +470,39 @@ fn write_replay(answers: &[&str]) -> tempfile::NamedTempFile {
     std::fs::write(file.path(), serde_json::to_string(&texts).unwrap()).unwrap();
     file
 }
+
+/// An apply killed after its first write leaves the journal (written before any change)
+/// and files that are each either as they were or as the apply wrote them: `undo` puts
+/// every byte back.
+#[test]
+fn an_apply_cut_short_is_undone_from_its_journal() {
+    let project = Project::new("python");
+    let before = project.snapshot();
+    let session = project.suggest(&["python-good.txt"], DUPLICATES);
+    assert_eq!(verdicts(&session), ["proven"]);
+    let applied = run(&["apply", project.path().to_str().unwrap(), "--all"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    // Back to the moment after the first write: the later files not yet written, the
+    // journal still saying "applying".
+    let refunds = "src/shop/refunds.py";
+    std::fs::write(project.path().join(refunds), &before[Path::new(refunds)]).unwrap();
+    std::fs::remove_file(project.path().join("CHANGELOG.md")).unwrap();
+    let journal_dir = project.path().join(".refactor-ai/journal");
+    let journal = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("\"state\": \"applied\""));
+    std::fs::write(
+        &journal,
+        text.replace("\"state\": \"applied\"", "\"state\": \"applying\""),
+    )
+    .unwrap();
+    assert_ne!(project.snapshot(), before);
+    let undone = run(&["undo", project.path().to_str().unwrap()]);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!(project.snapshot(), before);
+}

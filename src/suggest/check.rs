@@ -68,7 +68,15 @@ pub(crate) fn paths(edits: &mut [Edit], allowed: &Allowed) -> Result<(), String>
 pub(crate) fn apply(
     edits: &[Edit],
     originals: &BTreeMap<String, String>,
+    finding: &Finding,
 ) -> Result<Workspace, String> {
+    let mut hints: BTreeMap<String, Vec<std::ops::Range<usize>>> = BTreeMap::new();
+    for location in &finding.locations {
+        hints
+            .entry(location.path.clone())
+            .or_default()
+            .push(location.start_byte..location.end_byte);
+    }
     let mut workspace = Workspace::new();
     for edit in edits {
         let path = edit.path();
@@ -78,7 +86,7 @@ pub(crate) fn apply(
             workspace.insert(path.to_string(), (original, current));
         }
     }
-    edit::apply(edits, &mut workspace)?;
+    edit::apply(edits, &mut workspace, &hints)?;
     workspace.retain(|_, (before, after)| before.as_deref() != Some(after.as_str()));
     if workspace.is_empty() {
         return Err("the edits change nothing".to_string());

@@ -318,7 +318,14 @@ pub(crate) type Workspace = BTreeMap<String, (Option<String>, String)>;
 /// Applies `edits` in order to the files in `workspace` (loaded by the caller with every
 /// file an edit names; a missing file is one with no original). Fails with a message
 /// naming the edit that does not apply.
-pub(crate) fn apply(edits: &[Edit], workspace: &mut Workspace) -> Result<(), String> {
+///
+/// `hints` (per path, byte ranges of the code the request was about) tell same-named
+/// definitions apart when the answer does not say which class or impl it means.
+pub(crate) fn apply(
+    edits: &[Edit],
+    workspace: &mut Workspace,
+    hints: &BTreeMap<String, Vec<std::ops::Range<usize>>>,
+) -> Result<(), String> {
     for (number, edit) in edits.iter().enumerate() {
         let path = edit.path().to_string();
         let (original, current) = workspace
@@ -346,7 +353,12 @@ pub(crate) fn apply(edits: &[Edit], workspace: &mut Workspace) -> Result<(), Str
                     Ok(())
                 } else {
                     match Language::for_path(std::path::Path::new(&path)) {
-                        Some(language) => replace_definitions(language, current, code),
+                        Some(language) => replace_definitions(
+                            language,
+                            current,
+                            code,
+                            hints.get(&path).map_or(&[][..], Vec::as_slice),
+                        ),
                         None => Err("refactor-ai cannot locate definitions in this kind of file"
                             .to_string()),
                     }
@@ -782,7 +794,12 @@ fn reindent(code: &str, indent: &str) -> String {
 
 /// Replaces the definitions in `code` in `text` (by name and container), adds new ones
 /// after the last replaced one, and adds missing imports after the file's imports.
-fn replace_definitions(language: &Language, text: &mut String, code: &str) -> Result<(), String> {
+fn replace_definitions(
+    language: &Language,
+    text: &mut String,
+    code: &str,
+    hints: &[std::ops::Range<usize>],
+) -> Result<(), String> {
     let grammar = grammar(language);
     // A block with syntax errors is placed as well as tree-sitter's recovery allows: the
     // syntax check then says what is wrong, which is what a retry needs to hear.
@@ -837,10 +854,20 @@ fn replace_definitions(language: &Language, text: &mut String, code: &str) -> Re
                     .filter(|target| target.container == unit.container)
                     .collect();
                 let any: Vec<&Definition> = targets.iter().filter(same_name).collect();
-                let target = match (exact.as_slice(), any.as_slice()) {
-                    ([one], _) => Some(*one),
-                    ([], [one]) => Some(*one),
-                    ([], []) => None,
+                let hinted: Vec<&Definition> = any
+                    .iter()
+                    .copied()
+                    .filter(|target| {
+                        hints
+                            .iter()
+                            .any(|hint| target.start < hint.end && hint.start < target.end)
+                    })
+                    .collect();
+                let target = match (exact.as_slice(), any.as_slice(), hinted.as_slice()) {
+                    ([one], _, _) => Some(*one),
+                    ([], [one], _) => Some(*one),
+                    ([], [], _) => None,
+                    (_, _, [one]) => Some(*one),
                     _ => {
                         return Err(format!(
                             "`{}` is defined more than once in the file; say which by its class or impl",
@@ -1062,7 +1089,7 @@ mod tests {
             search: "def f(self):\n    return 1\n".into(),
             replace: "def f(self):\n    return 10\n".into(),
         };
-        apply(&[edit], &mut ws).unwrap();
+        apply(&[edit], &mut ws, &BTreeMap::new()).unwrap();
         assert_eq!(
             ws["a.py"].1,
             "class A:\n    def f(self):\n        return 10\n\n    def g(self):\n        return 2\n"
@@ -1074,7 +1101,7 @@ mod tests {
             replace: "x = 2\n".into(),
         };
         assert!(
-            apply(&[ambiguous], &mut ws)
+            apply(&[ambiguous], &mut ws, &BTreeMap::new())
                 .unwrap_err()
                 .contains("2 places")
         );
@@ -1084,7 +1111,7 @@ mod tests {
             replace: "".into(),
         };
         assert!(
-            apply(&[missing], &mut ws)
+            apply(&[missing], &mut ws, &BTreeMap::new())
                 .unwrap_err()
                 .contains("not in the file")
         );
@@ -1096,7 +1123,7 @@ mod tests {
         let answer = "shop/m.py\n```python\nfrom decimal import Decimal\n\ndef a(x):\n    return helper(x)\n\ndef helper(v):\n    return v + 1\n```\n";
         let edits = parse(EditFormat::Functions, answer).unwrap();
         let mut ws = workspace("shop/m.py", text);
-        apply(&edits, &mut ws).unwrap();
+        apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         assert_eq!(
             ws["shop/m.py"].1,
             "\"\"\"Doc.\"\"\"\n\nimport math\nfrom decimal import Decimal\n\n\ndef a(x):\n    return helper(x)\n\n\ndef helper(v):\n    return v + 1\n\n\ndef b(y):\n    return y * 2\n"
@@ -1109,7 +1136,7 @@ mod tests {
         let answer = "m.py\n```python\ndef f(self, x):\n    return twice(x)\n```\n";
         let edits = parse(EditFormat::Functions, answer).unwrap();
         let mut ws = workspace("m.py", text);
-        apply(&edits, &mut ws).unwrap();
+        apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         assert_eq!(
             ws["m.py"].1,
             "class A:\n    def f(self, x):\n        \"\"\"Doubles x.\n\n        Really.\n        \"\"\"\n        return twice(x)\n"
@@ -1117,7 +1144,12 @@ mod tests {
         // A new docstring wins.
         let answer = "m.py\n```python\ndef f(self, x):\n    \"\"\"New.\"\"\"\n    return 0\n```\n";
         let mut ws = workspace("m.py", text);
-        apply(&parse(EditFormat::Functions, answer).unwrap(), &mut ws).unwrap();
+        apply(
+            &parse(EditFormat::Functions, answer).unwrap(),
+            &mut ws,
+            &BTreeMap::new(),
+        )
+        .unwrap();
         assert_eq!(
             ws["m.py"].1,
             "class A:\n    def f(self, x):\n        \"\"\"New.\"\"\"\n        return 0\n"
@@ -1155,7 +1187,7 @@ mod tests {
         let answer = "src/lib.rs\n```rust\nimpl S {\n    /// New doc.\n    fn f(&self) -> u32 {\n        one()\n    }\n\n    fn h(&self) {}\n}\n\nfn one() -> u32 {\n    1\n}\n```\n";
         let edits = parse(EditFormat::Functions, answer).unwrap();
         let mut ws = workspace("src/lib.rs", text);
-        apply(&edits, &mut ws).unwrap();
+        apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         let after = &ws["src/lib.rs"].1;
         assert!(after.contains("impl S {\n    /// New doc.\n    fn f(&self) -> u32 {\n        one()\n    }\n\n    fn h(&self) {}\n}"), "{after}");
         assert!(!after.contains("Old doc"));

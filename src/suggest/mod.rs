@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::lang::Language;
 use crate::llm::{Generator, Message, Params, Prompt, Role};
 use edit::EditFormat;
@@ -97,7 +97,6 @@ pub(crate) fn select(analysis: &Analysis, options: &Options) -> Vec<Finding> {
                     })
                 })
         })
-        .filter(|finding| finding.severity >= Severity::Note)
         .take(options.max)
         .cloned()
         .collect()
@@ -155,6 +154,8 @@ struct Run<'a> {
     early: Vec<(usize, Result<TestRun, String>)>,
     /// Why no sandbox run can prove anything, if none can.
     validation_problem: Option<String>,
+    /// Said in every test verdict when the sandbox could not be cut off the network.
+    isolation_note: String,
     progress: &'a mut dyn Write,
 }
 
@@ -211,8 +212,9 @@ pub(crate) fn suggest(
         .saturating_sub(options.max_tokens + 64);
     let command = sandbox::detect(root, &config.validate);
     let isolation = Isolation::detect();
+    remove_stale_sandboxes();
     let scratch = tempfile::Builder::new()
-        .prefix("refactor-ai-sandbox-")
+        .prefix(SANDBOX_PREFIX)
         .tempdir()
         .context("cannot create a sandbox directory")?;
     let mut run = Run {
@@ -230,6 +232,10 @@ pub(crate) fn suggest(
         baseline: None,
         early: Vec::new(),
         validation_problem: None,
+        isolation_note: match &isolation {
+            Isolation::Network(_) => String::new(),
+            Isolation::None(reason) => format!(" [{reason}]"),
+        },
         progress,
     };
     for index in 0..run.findings.len() {
@@ -612,7 +618,7 @@ impl Run<'_> {
         proposal.edits = edits;
         // (b)
         let started = Instant::now();
-        let workspace = match check::apply(&proposal.edits, &self.sources) {
+        let workspace = match check::apply(&proposal.edits, &self.sources, finding) {
             Ok(workspace) => workspace,
             Err(error) => {
                 proposal
@@ -781,15 +787,16 @@ impl Run<'_> {
                     }
                 }
                 let passed = problems.is_empty();
+                let note = &self.isolation_note;
                 let message = if passed {
                     format!(
-                        "{} (baseline: {} passed of {})",
+                        "{} (baseline: {} passed of {}){note}",
                         run.summary(),
                         baseline.passed,
                         baseline.total
                     )
                 } else {
-                    format!("{}: {}", problems.join("; "), run.summary())
+                    format!("{}: {}{note}", problems.join("; "), run.summary())
                 };
                 let check = Check {
                     check: CheckKind::Tests,
@@ -894,6 +901,32 @@ fn failed(check: CheckKind, message: String, seconds: f64) -> Check {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+const SANDBOX_PREFIX: &str = "refactor-ai-sandbox-";
+
+/// Sandboxes a `suggest` left behind when it was killed (a finished run removes its own),
+/// a day after they were last touched.
+fn remove_stale_sandboxes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(24 * 3600));
+        if stale
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SANDBOX_PREFIX)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// One sandbox run on a worker thread.

@@ -110,6 +110,10 @@ pub(crate) fn detect(root: &Path, config: &Validate) -> Result<TestCommand> {
         for dir in ["tests", "test"] {
             if root.join(dir).is_dir() {
                 args.extend(["-s".to_string(), dir.to_string()]);
+                // A test package (with relative imports) is imported from the root.
+                if root.join(dir).join("__init__.py").is_file() {
+                    args.extend(["-t".to_string(), ".".to_string()]);
+                }
                 break;
             }
         }
