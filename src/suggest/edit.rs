@@ -831,6 +831,7 @@ fn replace_definitions(
         })
         .map(|unit| unit.name.as_str())
         .collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for unit in &units {
         if unit
             .container
@@ -863,11 +864,25 @@ fn replace_definitions(
                             .any(|hint| target.start < hint.end && hint.start < target.end)
                     })
                     .collect();
-                let target = match (exact.as_slice(), any.as_slice(), hinted.as_slice()) {
-                    ([one], _, _) => Some(*one),
-                    ([], [one], _) => Some(*one),
-                    ([], [], _) => None,
-                    (_, _, [one]) => Some(*one),
+                // As many definitions of this name in the answer as in the file (copies of
+                // one method in several classes): the n-th replaces the n-th.
+                let in_answer = units
+                    .iter()
+                    .filter(|other| {
+                        other.kind == DefinitionKind::Function && other.name == unit.name
+                    })
+                    .count();
+                let occurrence = seen.entry(unit.name.clone()).or_insert(0);
+                let nth = (in_answer == any.len())
+                    .then(|| any.get(*occurrence).copied())
+                    .flatten();
+                *occurrence += 1;
+                let target = match (exact.as_slice(), any.as_slice(), hinted.as_slice(), nth) {
+                    ([one], _, _, _) => Some(*one),
+                    ([], [one], _, _) => Some(*one),
+                    ([], [], _, _) => None,
+                    (_, _, _, Some(nth)) => Some(nth),
+                    (_, _, [one], None) => Some(*one),
                     _ => {
                         return Err(format!(
                             "`{}` is defined more than once in the file; say which by its class or impl",
@@ -948,10 +963,11 @@ fn replace_definitions(
         let targets = definitions(&grammar, tree.root_node(), text);
         let anchor = anchors.get(&container).copied();
         let (at, indent) = match (&container, anchor) {
-            (_, Some(at)) => (at, indentation_at(text, line_start(text, at)).to_string()),
-            (None, None) => {
-                // After the top-level item holding the last replaced definition.
-                let last = anchors.values().max().copied();
+            (Some(_), Some(at)) => (at, indentation_at(text, line_start(text, at)).to_string()),
+            (None, anchor) => {
+                // After the top-level item holding the last replaced definition (a method's
+                // class or impl, not inside it).
+                let last = anchor.or_else(|| anchors.values().max().copied());
                 let at = last
                     .and_then(|at| {
                         targets
@@ -1178,6 +1194,42 @@ mod tests {
             parse(EditFormat::Functions, none)
                 .unwrap_err()
                 .contains("does not say which file")
+        );
+    }
+
+    #[test]
+    fn same_named_methods_are_replaced_in_order() {
+        let text = "class A:\n    def get(self):\n        return 1\n\n\nclass B:\n    def get(self):\n        return 1\n";
+        let answer = "m.py\n```python\ndef get(self):\n    return one()\n\ndef get(self):\n    return one()\n\ndef one():\n    return 1\n```\n";
+        let mut ws = workspace("m.py", text);
+        apply(
+            &parse(EditFormat::Functions, answer).unwrap(),
+            &mut ws,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            ws["m.py"].1,
+            "class A:\n    def get(self):\n        return one()\n\n\nclass B:\n    def get(self):\n        return one()\n\n\ndef one():\n    return 1\n"
+        );
+    }
+
+    #[test]
+    fn a_new_top_level_helper_goes_after_the_class_not_into_it() {
+        let text =
+            "class A:\n    def get(self):\n        return 1\n\n    def put(self):\n        pass\n";
+        let answer =
+            "m.py\n```python\ndef get(self):\n    return one()\n\ndef one():\n    return 1\n```\n";
+        let mut ws = workspace("m.py", text);
+        apply(
+            &parse(EditFormat::Functions, answer).unwrap(),
+            &mut ws,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            ws["m.py"].1,
+            "class A:\n    def get(self):\n        return one()\n\n    def put(self):\n        pass\n\n\ndef one():\n    return 1\n"
         );
     }
 
