@@ -832,6 +832,26 @@ fn replace_definitions(
         .map(|unit| unit.name.as_str())
         .collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // Which of the file's same-named functions the request was about, by their rank among
+    // the functions of that name (ranks survive replacements; byte offsets do not).
+    let mut hinted_ranks: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for unit in &units {
+        if unit.kind != DefinitionKind::Function || hinted_ranks.contains_key(unit.name.as_str()) {
+            continue;
+        }
+        let ranks = existing
+            .iter()
+            .filter(|t| t.kind == DefinitionKind::Function && t.name == unit.name)
+            .enumerate()
+            .filter(|(_, t)| {
+                hints
+                    .iter()
+                    .any(|hint| t.start < hint.end && hint.start < t.end)
+            })
+            .map(|(rank, _)| rank)
+            .collect();
+        hinted_ranks.insert(&unit.name, ranks);
+    }
     for unit in &units {
         if unit
             .container
@@ -855,15 +875,6 @@ fn replace_definitions(
                     .filter(|target| target.container == unit.container)
                     .collect();
                 let any: Vec<&Definition> = targets.iter().filter(same_name).collect();
-                let hinted: Vec<&Definition> = any
-                    .iter()
-                    .copied()
-                    .filter(|target| {
-                        hints
-                            .iter()
-                            .any(|hint| target.start < hint.end && hint.start < target.end)
-                    })
-                    .collect();
                 // As many definitions of this name in the answer as in the file (copies of
                 // one method in several classes): the n-th replaces the n-th.
                 let in_answer = units
@@ -873,16 +884,21 @@ fn replace_definitions(
                     })
                     .count();
                 let occurrence = seen.entry(unit.name.clone()).or_insert(0);
-                let nth = (in_answer == any.len())
-                    .then(|| any.get(*occurrence).copied())
-                    .flatten();
+                let nth = if in_answer == any.len() {
+                    any.get(*occurrence).copied()
+                } else {
+                    // Else the n-th of the ones the request was about.
+                    hinted_ranks
+                        .get(unit.name.as_str())
+                        .and_then(|ranks| ranks.get(*occurrence))
+                        .and_then(|&rank| any.get(rank).copied())
+                };
                 *occurrence += 1;
-                let target = match (exact.as_slice(), any.as_slice(), hinted.as_slice(), nth) {
-                    ([one], _, _, _) => Some(*one),
-                    ([], [one], _, _) => Some(*one),
-                    ([], [], _, _) => None,
-                    (_, _, _, Some(nth)) => Some(nth),
-                    (_, _, [one], None) => Some(*one),
+                let target = match (exact.as_slice(), any.as_slice(), nth) {
+                    ([one], _, _) => Some(*one),
+                    ([], [one], _) => Some(*one),
+                    ([], [], _) => None,
+                    (_, _, Some(nth)) => Some(nth),
                     _ => {
                         return Err(format!(
                             "`{}` is defined more than once in the file; say which by its class or impl",
@@ -1231,6 +1247,34 @@ mod tests {
             ws["m.py"].1,
             "class A:\n    def get(self):\n        return one()\n\n    def put(self):\n        pass\n\n\ndef one():\n    return 1\n"
         );
+    }
+
+    #[test]
+    fn the_method_the_finding_is_about_is_the_one_replaced() {
+        let text = "class A:\n    def get(self):\n        return 1\n\n\nclass B:\n    def get(self):\n        return 2\n\n\nclass C:\n    def get(self):\n        return 3\n";
+        let answer = "m.py\n```python\ndef get(self):\n    return 20\n```\n";
+        let b = text.find("class B").unwrap();
+        let hints = BTreeMap::from([("m.py".to_string(), vec![b..b + 40])]);
+        let mut ws = workspace("m.py", text);
+        apply(
+            &parse(EditFormat::Functions, answer).unwrap(),
+            &mut ws,
+            &hints,
+        )
+        .unwrap();
+        assert!(
+            ws["m.py"]
+                .1
+                .contains("class B:\n    def get(self):\n        return 20\n")
+        );
+        assert!(ws["m.py"].1.contains("return 1\n") && ws["m.py"].1.contains("return 3\n"));
+        let mut ws = workspace("m.py", text);
+        let error = apply(
+            &parse(EditFormat::Functions, answer).unwrap(),
+            &mut ws,
+            &BTreeMap::new(),
+        );
+        assert!(error.unwrap_err().contains("defined more than once"));
     }
 
     #[test]
