@@ -211,13 +211,11 @@ pub(crate) fn improvement(
         Kind::Duplicate => {
             let (was, is) = (duplicated_lines(&old), duplicated_lines(&new));
             if is >= was {
-                // Say where the copies still are, so that a retry knows what to change.
-                let remaining: Vec<String> = new
-                    .duplicates
-                    .iter()
-                    .flat_map(|duplicate| &duplicate.locations)
-                    .map(|location| {
-                        let function = new
+                // Say where the finding's copies still are, so that a retry knows what to
+                // change (other duplicates in these files are not its business).
+                let enclosing =
+                    |analysis: &analysis::Analysis, location: &crate::finding::Location| {
+                        analysis
                             .files
                             .iter()
                             .find(|file| file.path == location.path)
@@ -227,14 +225,33 @@ pub(crate) fn improvement(
                                         && location.end_line <= f.end_line
                                 })
                             })
-                            .map(|f| format!("`{}` in ", f.name))
-                            .unwrap_or_default();
-                        format!(
-                            "{function}{} (lines {}-{})",
-                            location.path, location.start_line, location.end_line
-                        )
+                            .map(|f| f.name.clone())
+                    };
+                let copies: BTreeSet<(String, String)> = finding
+                    .locations
+                    .iter()
+                    .filter_map(|location| {
+                        Some((location.path.clone(), enclosing(&old, location)?))
                     })
                     .collect();
+                let mut remaining: Vec<String> = Vec::new();
+                for location in new.duplicates.iter().flat_map(|d| &d.locations) {
+                    let Some(function) = enclosing(&new, location) else {
+                        continue;
+                    };
+                    let text = format!(
+                        "`{function}` in {} (lines {}-{})",
+                        location.path, location.start_line, location.end_line
+                    );
+                    if copies.contains(&(location.path.clone(), function))
+                        && !remaining.contains(&text)
+                    {
+                        remaining.push(text);
+                    }
+                }
+                if remaining.is_empty() {
+                    remaining.push("the finding's functions".to_string());
+                }
                 return Err(format!(
                     "the duplication is not reduced ({is} duplicated lines after the change, \
                      {was} before): these still repeat the same code: {}; each copy must call \
