@@ -1254,7 +1254,7 @@ mod tests {
         let text = "class A:\n    def get(self):\n        return 1\n\n\nclass B:\n    def get(self):\n        return 2\n\n\nclass C:\n    def get(self):\n        return 3\n";
         let answer = "m.py\n```python\ndef get(self):\n    return 20\n```\n";
         let b = text.find("class B").unwrap();
-        let hints = BTreeMap::from([("m.py".to_string(), vec![b..b + 40])]);
+        let hints = BTreeMap::from([("m.py".to_string(), std::iter::once(b..b + 40).collect())]);
         let mut ws = workspace("m.py", text);
         apply(
             &parse(EditFormat::Functions, answer).unwrap(),
