@@ -264,7 +264,7 @@ fn suggest_command(
             }
         }
     };
-    let mut common = Common {
+    let common = Common {
         path: root.clone(),
         config: args.common.config.clone(),
         color: args.common.color,
@@ -273,7 +273,6 @@ fn suggest_command(
         cache_dir: args.common.cache_dir.clone(),
     };
     let (analysis, config) = analyze(&common, true, stderr)?;
-    common.path = root.clone();
     let options = suggest::Options {
         max: args.max,
         findings: args.finding.clone(),
@@ -288,9 +287,7 @@ fn suggest_command(
         prompts: args.prompts.clone(),
         live_progress: terminals.stderr,
     };
-    if suggest::select(&analysis, &options).is_empty() {
-        writeln!(stderr, "no findings match; nothing to suggest")?;
-    }
+    // No model is loaded when there is nothing to ask it.
     let (mut generator, context) = if suggest::select(&analysis, &options).is_empty() {
         (
             Box::new(llm::fake::FakeGenerator::new(Vec::<String>::new()))

@@ -12,7 +12,7 @@ use crate::analysis::Analysis;
 use crate::analysis::clones;
 use crate::analysis::smells::{METRIC_RULES, query_rules};
 use crate::config::Config;
-use crate::finding::{Location, Severity};
+use crate::finding::{Finding, Location, Severity};
 use crate::lang::LANGUAGES;
 use crate::suggest::session::{Proposal, Session, Verdict};
 
@@ -63,25 +63,9 @@ pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String 
         .findings()
         .map(|finding| {
             let rule_index = rules.iter().position(|rule| rule.id == finding.rule);
-            let mut result = json!({
-                "ruleId": finding.rule,
-                "level": finding.severity.as_str(),
-                "message": { "text": finding.message },
-                "locations": [physical_location(finding.primary(), None)],
-                "partialFingerprints": { FINGERPRINT: finding.id },
-            });
+            let mut result = finding_result(finding);
             if let Some(index) = rule_index {
                 result["ruleIndex"] = json!(index);
-            }
-            let related: Vec<Value> = finding
-                .locations
-                .iter()
-                .skip(1)
-                .enumerate()
-                .map(|(index, location)| physical_location(location, Some(index + 1)))
-                .collect();
-            if !related.is_empty() {
-                result["relatedLocations"] = Value::Array(related);
             }
             if let Some(metrics) = &finding.metrics {
                 result["properties"] = json!({ "metrics": metrics });
@@ -107,36 +91,67 @@ pub(crate) fn scan(analysis: &Analysis, root: &Path, config: &Config) -> String 
             })
         })
         .collect();
-    let rules_json: Vec<Value> = rules
+    let rules_json: Vec<Value> = rules.iter().map(rule_json).collect();
+    document(
+        rules_json,
+        json!({
+            "executionSuccessful": true,
+            "toolExecutionNotifications": notifications,
+        }),
+        results,
+        root,
+    )
+}
+
+/// A finding as a SARIF result: rule, level, message, its first location, the others as
+/// related locations, and its id as the fingerprint.
+fn finding_result(finding: &Finding) -> Value {
+    let mut result = json!({
+        "ruleId": finding.rule,
+        "level": finding.severity.as_str(),
+        "message": { "text": finding.message },
+        "locations": [physical_location(finding.primary(), None)],
+        "partialFingerprints": { FINGERPRINT: finding.id },
+    });
+    let related: Vec<Value> = finding
+        .locations
         .iter()
-        .map(|rule| {
-            json!({
-                "id": rule.id,
-                "name": rule_name(&rule.id),
-                "shortDescription": { "text": ensure_period(&rule.short) },
-                "fullDescription": { "text": ensure_period(&rule.short) },
-                "help": { "text": ensure_period(&rule.help) },
-                "defaultConfiguration": { "level": rule.level.as_str() },
-            })
-        })
+        .skip(1)
+        .enumerate()
+        .map(|(index, location)| physical_location(location, Some(index + 1)))
         .collect();
-    let root_uri = root_uri(root);
+    if !related.is_empty() {
+        result["relatedLocations"] = Value::Array(related);
+    }
+    result
+}
+
+fn rule_json(rule: &RuleEntry) -> Value {
+    json!({
+        "id": rule.id,
+        "name": rule_name(&rule.id),
+        "shortDescription": { "text": ensure_period(&rule.short) },
+        "fullDescription": { "text": ensure_period(&rule.short) },
+        "help": { "text": ensure_period(&rule.help) },
+        "defaultConfiguration": { "level": rule.level.as_str() },
+    })
+}
+
+/// The SARIF document of one run of refactor-ai.
+fn document(rules: Vec<Value>, invocation: Value, results: Vec<Value>, root: &Path) -> String {
     let mut run = json!({
         "tool": {
             "driver": {
                 "name": "refactor-ai",
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": rules_json,
+                "rules": rules,
             }
         },
-        "invocations": [{
-            "executionSuccessful": true,
-            "toolExecutionNotifications": notifications,
-        }],
+        "invocations": [invocation],
         "columnKind": "unicodeCodePoints",
         "results": results,
     });
-    if let Some(uri) = root_uri {
+    if let Some(uri) = root_uri(root) {
         run["originalUriBaseIds"] = json!({ "SRCROOT": { "uri": uri } });
     }
     let document = json!({
@@ -171,23 +186,8 @@ pub(crate) fn suggest(session: &Session, config: &Config) -> String {
             .map(|p| p.verdict)
             .or_else(|| attempts.last().map(|p| p.verdict))
             .map_or("not attempted", Verdict::as_str);
-        let mut result = json!({
-            "ruleId": finding.rule,
-            "level": finding.severity.as_str(),
-            "message": { "text": ensure_period(&finding.message) },
-            "locations": [physical_location(finding.primary(), None)],
-            "partialFingerprints": { FINGERPRINT: finding.id },
-            "properties": { "verdict": verdict, "attempts": attempts.len() },
-        });
-        if finding.locations.len() > 1 {
-            result["relatedLocations"] = Value::Array(
-                finding.locations[1..]
-                    .iter()
-                    .enumerate()
-                    .map(|(index, location)| physical_location(location, Some(index + 1)))
-                    .collect(),
-            );
-        }
+        let mut result = finding_result(finding);
+        result["properties"] = json!({ "verdict": verdict, "attempts": attempts.len() });
         if let Some(proposal) = proven {
             result["fixes"] = json!([fix(session, proposal)]);
         }
@@ -195,38 +195,17 @@ pub(crate) fn suggest(session: &Session, config: &Config) -> String {
     }
     let rules_json: Vec<Value> = used
         .iter()
-        .map(|id| {
-            let entry = rules.iter().find(|rule| rule.id == *id);
-            json!({
-                "id": id,
-                "name": rule_name(id),
-                "shortDescription": { "text": ensure_period(entry.map_or(*id, |rule| rule.short.as_str())) },
-            })
+        .map(|id| match rules.iter().find(|rule| rule.id == *id) {
+            Some(rule) => rule_json(rule),
+            None => json!({ "id": id, "name": rule_name(id) }),
         })
         .collect();
-    let mut run = json!({
-        "tool": {
-            "driver": {
-                "name": "refactor-ai",
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": rules_json,
-            }
-        },
-        "invocations": [{ "executionSuccessful": true }],
-        "columnKind": "unicodeCodePoints",
-        "results": results,
-    });
-    if let Some(uri) = root_uri(&session.root) {
-        run["originalUriBaseIds"] = json!({ "SRCROOT": { "uri": uri } });
-    }
-    let document = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [run],
-    });
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    text.push('\n');
-    text
+    document(
+        rules_json,
+        json!({ "executionSuccessful": true }),
+        results,
+        &session.root,
+    )
 }
 
 /// A SARIF `fix`: per file, each changed run of lines as a replacement.

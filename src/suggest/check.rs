@@ -159,21 +159,15 @@ fn duplicated_lines(analysis: &analysis::Analysis) -> u32 {
         .sum()
 }
 
-/// What re-analysis measured, for the verdict.
-#[derive(Debug)]
-pub(crate) struct Improvement {
-    pub(crate) message: String,
-}
-
 /// (d): re-analyses the finding's files with the proposal applied: a duplicate's
 /// duplicated lines must go down, a smell's finding must be gone, and no finding more
-/// severe than the target may appear.
+/// severe than the target may appear. Returns what it measured, for the verdict.
 pub(crate) fn improvement(
     finding: &Finding,
     workspace: &Workspace,
     originals: &BTreeMap<String, String>,
     config: &Config,
-) -> Result<Improvement, String> {
+) -> Result<String, String> {
     let mut paths: BTreeSet<&str> = finding
         .locations
         .iter()
@@ -259,9 +253,7 @@ pub(crate) fn improvement(
                     remaining.join(", ")
                 ));
             }
-            Ok(Improvement {
-                message: format!("duplicated lines {was} -> {is}"),
-            })
+            Ok(format!("duplicated lines {was} -> {is}"))
         }
         Kind::Smell => {
             let path = &finding.primary().path;
@@ -276,13 +268,11 @@ pub(crate) fn improvement(
                     remaining.message
                 ));
             }
-            Ok(Improvement {
-                message: format!(
-                    "{} no longer reported for {}",
-                    finding.rule,
-                    finding.function.as_deref().unwrap_or(path)
-                ),
-            })
+            Ok(format!(
+                "{} no longer reported for {}",
+                finding.rule,
+                finding.function.as_deref().unwrap_or(path)
+            ))
         }
     }
 }

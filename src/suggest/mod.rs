@@ -268,7 +268,7 @@ pub(crate) fn suggest(
         writeln!(run.progress, "warning: {reason}")?;
     }
     if run.findings.is_empty() {
-        writeln!(run.progress, "no findings to refactor")?;
+        writeln!(run.progress, "no findings match; nothing to suggest")?;
     } else if let Some(spec) = &spec {
         let jobs = options.jobs.unwrap_or_else(default_jobs).max(1);
         run.pipeline(generator, spec, scratch.path(), &logs, jobs)?;
@@ -353,12 +353,8 @@ impl Run<'_> {
                 }
                 if let Some(task) = self.tasks.pop_front() {
                     if let Some(job) = self.attempt(generator, task)? {
-                        if matches!(&self.baseline, Some(Err(_)))
-                            || self
-                                .baseline
-                                .as_ref()
-                                .is_some_and(|b| b.as_ref().is_ok_and(|run| !run.succeeded()))
-                        {
+                        // Set when the baseline failed or could not run.
+                        if self.validation_problem.is_some() {
                             let Job::Candidate { slot, .. } = job else {
                                 continue;
                             };
@@ -653,8 +649,7 @@ impl Run<'_> {
         }
         // (d)
         let started = Instant::now();
-        let improved = check::improvement(finding, &workspace, &self.sources, self.config)
-            .map(|improvement| improvement.message);
+        let improved = check::improvement(finding, &workspace, &self.sources, self.config);
         let ok = improved.is_ok();
         proposal
             .checks
@@ -662,14 +657,10 @@ impl Run<'_> {
         if !ok {
             return None;
         }
+        let roots = sandbox::python_source_roots(self.root);
         let modules = workspace
             .keys()
             .filter_map(|path| {
-                let roots = ["src".to_string(), ".".to_string()];
-                let roots: Vec<String> = roots
-                    .into_iter()
-                    .filter(|root| root == "." || self.root.join(root).is_dir())
-                    .collect();
                 let module = sandbox::python_module(path, &roots)?;
                 // Importing runs a module's top level: only package modules and library
                 // modules, never setup scripts.

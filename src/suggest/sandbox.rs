@@ -175,7 +175,7 @@ fn project_mentions_pytest(root: &Path) -> bool {
 }
 
 /// `src` if the project uses the src layout, and the root.
-fn python_source_roots(root: &Path) -> Vec<String> {
+pub(crate) fn python_source_roots(root: &Path) -> Vec<String> {
     let mut roots = Vec::new();
     if root.join("src").is_dir() {
         roots.push("src".to_string());

@@ -192,8 +192,7 @@ impl Session {
             .replace('Z', "")
     }
 
-    /// The proposal `apply --id ID` names: a proposal id, or a finding id (its proven
-    /// attempt).
+    /// The proposals `apply` may write.
     pub(crate) fn proven(&self) -> impl Iterator<Item = &Proposal> {
         self.proposals
             .iter()
