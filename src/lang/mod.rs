@@ -77,7 +77,6 @@ impl Language {
             .find(|language| language.extensions.contains(&extension))
     }
 
-    #[cfg(test)]
     pub(crate) fn by_name(name: &str) -> Option<&'static Language> {
         LANGUAGES.iter().find(|language| language.name == name)
     }

@@ -11,6 +11,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod check;
+pub(crate) mod differences;
 pub(crate) mod edit;
 pub(crate) mod prompt;
 pub(crate) mod sandbox;

@@ -11,6 +11,7 @@ use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::Serialize;
 
+use super::differences;
 use super::edit::EditFormat;
 use crate::analysis::Analysis;
 use crate::finding::{Finding, Kind};
@@ -128,6 +129,12 @@ impl Prompts {
             input.budget_chars.saturating_sub(code_chars + 1500),
         );
         let plan = plan(finding, &instances, input.analysis, language);
+        let mut instances = instances;
+        if finding.kind == Kind::Duplicate
+            && plan.as_ref().is_none_or(|plan| plan.signature.is_none())
+        {
+            describe_differences(&mut instances);
+        }
         let format_name = match input.format {
             EditFormat::SearchReplace => "format-search-replace.md",
             EditFormat::Functions => "format-functions.md",
@@ -210,10 +217,23 @@ struct Plan {
     helper_path: String,
     /// `pub(crate) ` for Rust (the copies live in other modules), empty for Python.
     visibility: String,
+    /// The helper's signature, when every copy's call is known.
+    signature: Option<String>,
+    /// The copies are Python methods: the helper is a module-level function taking `self`.
+    method: bool,
+    /// Where the helper uses a parameter in place of copy 1's code.
+    replacements: Vec<PlanReplacement>,
     copies: Vec<PlanCopy>,
     /// The answer with only the helper's body left to write, when every copy's call is
     /// known (one fenced block per file, in the `functions` format).
     skeleton: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PlanReplacement {
+    /// Copy 1's code (`FIFOCache`, `self.__order`).
+    from: String,
+    parameter: String,
 }
 
 #[derive(Serialize)]
@@ -222,14 +242,16 @@ struct PlanCopy {
     path: String,
     /// The import line the copy's file needs for the helper, if it is in another file.
     import: Option<String>,
-    /// For a whole free function whose copies take the same number of parameters: the
-    /// statement its body becomes (`return helper(a, b)`).
+    /// For whole functions whose copies can be bridged by parameters: the statement its
+    /// body becomes (`return helper(FIFOCache, maxsize, typed)`).
     call: Option<String>,
 }
 
-/// The parameter names of the function whose code starts `code` (a free function: None
-/// for a method, whose `self` a free helper cannot take).
-fn parameter_names(code: &str, language: &str) -> Option<Vec<String>> {
+/// The parameter names of the function whose code starts `code`, and whether it is a
+/// Python method (its first parameter is `self` or `cls`, which a module-level helper
+/// takes like any other). `None` for a Rust method (a free helper cannot take its
+/// `self`) and for `*args`, keyword-only or positional-only parameters.
+fn parameter_names(code: &str, language: &str) -> Option<(Vec<String>, bool)> {
     let keyword = if language == "rust" { "fn " } else { "def " };
     let after = &code[code.find(keyword)?..];
     let open = after.find('(')?;
@@ -250,6 +272,7 @@ fn parameter_names(code: &str, language: &str) -> Option<Vec<String>> {
     }
     let inner = &after[open + 1..close?];
     let mut names = Vec::new();
+    let mut method = false;
     let mut depth = 0;
     let mut current = String::new();
     for ch in inner.chars().chain(std::iter::once(',')) {
@@ -269,7 +292,9 @@ fn parameter_names(code: &str, language: &str) -> Option<Vec<String>> {
                     .trim()
                     .trim_start_matches("mut ")
                     .trim();
-                if name.contains("self") || name.starts_with('*') || name == "/" {
+                if language == "python" && names.is_empty() && matches!(name, "self" | "cls") {
+                    method = true;
+                } else if name.contains("self") || name.starts_with('*') || name == "/" {
                     return None;
                 }
                 if !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.is_empty() {
@@ -282,7 +307,7 @@ fn parameter_names(code: &str, language: &str) -> Option<Vec<String>> {
         }
         current.push(ch);
     }
-    Some(names)
+    Some((names, method))
 }
 
 fn plan(
@@ -324,32 +349,71 @@ fn plan(
         helper.push_str("_impl");
     }
     let helper_path = instances[0].path.clone();
-    // The call each copy's body becomes, when every copy is a whole free function with
-    // the same number of parameters (the helper takes copy 1's).
+    // The call each copy's body becomes, when every copy is a whole function of the same
+    // kind with the same number of parameters, and what differs between the copies can be
+    // passed in (the helper takes copy 1's parameters plus one per difference).
     let whole = instances.iter().all(|instance| instance.function.is_some());
-    let parameters: Option<Vec<Vec<String>>> = whole
+    let parameters: Option<Vec<(Vec<String>, bool)>> = whole
         .then(|| {
             instances
                 .iter()
                 .map(|instance| parameter_names(&instance.code, language))
                 .collect()
         })
-        .flatten();
-    let calls: Option<Vec<String>> = parameters
-        .filter(|lists| lists.iter().all(|list| list.len() == lists[0].len()))
-        .map(|lists| {
+        .flatten()
+        .filter(|lists: &Vec<(Vec<String>, bool)>| {
             lists
                 .iter()
-                .map(|list| {
-                    let call = format!("{}({})", helper, list.join(", "));
-                    if language == "rust" {
-                        call
-                    } else {
-                        format!("return {call}")
-                    }
-                })
-                .collect()
+                .all(|(list, method)| list.len() == lists[0].0.len() && *method == lists[0].1)
         });
+    let bridged = parameters.and_then(|lists| {
+        let codes: Vec<&str> = instances.iter().map(|i| i.code.as_str()).collect();
+        let substitutions = Language::by_name(language).and_then(|syntax| {
+            differences::substitutions(syntax, &codes, &lists[0].0, lists[0].1)
+        })?;
+        Some((lists, substitutions))
+    });
+    let calls: Option<Vec<String>> = bridged.as_ref().map(|(lists, substitutions)| {
+        lists
+            .iter()
+            .enumerate()
+            .map(|(index, (list, method))| {
+                let extra = substitutions.iter().map(|s| s.arguments[index].clone());
+                let arguments: Vec<String> = if *method {
+                    list[..1]
+                        .iter()
+                        .cloned()
+                        .chain(extra)
+                        .chain(list[1..].iter().cloned())
+                        .collect()
+                } else {
+                    extra.chain(list.iter().cloned()).collect()
+                };
+                let call = format!("{}({})", helper, arguments.join(", "));
+                if language == "rust" {
+                    call
+                } else {
+                    format!("return {call}")
+                }
+            })
+            .collect()
+    });
+    let (method, substitutions) = bridged
+        .map(|(lists, substitutions)| (lists[0].1, substitutions))
+        .unwrap_or_default();
+    let helper_signature = calls.as_ref().and_then(|_| {
+        let extras: Vec<&str> = substitutions.iter().map(|s| s.parameter.as_str()).collect();
+        let name = instances[0].function.as_deref()?;
+        let name = name.rsplit(['.', ':']).next().unwrap_or(name);
+        helper_signature(&instances[0].code, language, name, &helper, &extras, method)
+    });
+    let replacements: Vec<PlanReplacement> = substitutions
+        .iter()
+        .map(|s| PlanReplacement {
+            from: s.from.clone(),
+            parameter: s.parameter.clone(),
+        })
+        .collect();
     let copies: Vec<PlanCopy> = instances
         .iter()
         .enumerate()
@@ -380,18 +444,24 @@ fn plan(
     } else {
         ""
     };
-    let skeleton = skeleton(
-        instances,
-        &copies,
-        &helper,
-        &helper_path,
-        visibility,
-        language,
-    );
+    let skeleton = helper_signature.as_deref().and_then(|signature| {
+        skeleton(
+            instances,
+            &copies,
+            signature,
+            &replacements,
+            &helper_path,
+            visibility,
+            language,
+        )
+    });
     Some(Plan {
         helper,
         helper_path,
         visibility: visibility.to_string(),
+        signature: helper_signature,
+        method,
+        replacements,
         copies,
         skeleton,
     })
@@ -411,10 +481,55 @@ fn signature(code: &str, language: &str) -> Option<String> {
     None
 }
 
+/// The signature of the helper: copy 1's (`name`), renamed to `helper`, without its
+/// visibility and indentation, with `extras` added first (after `self` for a method).
+fn helper_signature(
+    code: &str,
+    language: &str,
+    name: &str,
+    helper: &str,
+    extras: &[&str],
+    method: bool,
+) -> Option<String> {
+    let first = to_left_margin(&signature(code, language)?);
+    let at = first.find(&format!(" {name}("))? + 1;
+    let mut out = format!("{}{helper}(", &first[..at]);
+    let rest = &first[at + name.len() + 1..];
+    let rest = if extras.is_empty() {
+        rest.to_string()
+    } else if method {
+        let receiver = rest.find(['s', 'c'])?;
+        let after = receiver + rest[receiver..].find(|c: char| !c.is_alphanumeric())?;
+        format!("{}, {}{}", &rest[..after], extras.join(", "), &rest[after..])
+    } else if rest.trim_start().starts_with(')') {
+        format!("{}{rest}", extras.join(", "))
+    } else {
+        format!("{}, {rest}", extras.join(", "))
+    };
+    out.push_str(&rest);
+    let out = out
+        .trim_start_matches("pub(crate) ")
+        .trim_start_matches("pub ")
+        .to_string();
+    Some(out)
+}
+
+/// Code cut out of its class or impl (a signature, a method), moved left by the
+/// indentation of its first line.
+fn to_left_margin(signature: &str) -> String {
+    let indent = signature.len() - signature.trim_start().len();
+    signature
+        .lines()
+        .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn skeleton(
     instances: &[Instance],
     copies: &[PlanCopy],
-    helper: &str,
+    helper_signature: &str,
+    replacements: &[PlanReplacement],
     helper_path: &str,
     visibility: &str,
     language: &str,
@@ -425,6 +540,16 @@ fn skeleton(
             files.push(&instance.path);
         }
     }
+    let name = copies[0].function.as_str();
+    let adapted = if replacements.is_empty() {
+        "unchanged".to_string()
+    } else {
+        let list: Vec<String> = replacements
+            .iter()
+            .map(|r| format!("`{}` replaced by `{}`", r.from, r.parameter))
+            .collect();
+        format!("with {}", list.join(", "))
+    };
     let mut out = String::new();
     for file in files {
         out.push_str(&format!("{file}\n```{language}\n"));
@@ -439,20 +564,13 @@ fn skeleton(
             }
         }
         if file == helper_path {
-            let first = signature(&instances[0].code, language)?;
-            let name = copies[0].function.as_str();
-            let renamed = first.replacen(&format!(" {name}("), &format!(" {helper}("), 1);
-            let renamed = renamed
-                .trim_start()
-                .trim_start_matches("pub(crate) ")
-                .trim_start_matches("pub ");
             if language == "rust" {
                 out.push_str(&format!(
-                    "{visibility}{renamed}\n    // the body of `{name}`, unchanged\n}}\n\n"
+                    "{visibility}{helper_signature}\n    // the body of `{name}`, {adapted}\n}}\n\n"
                 ));
             } else {
                 out.push_str(&format!(
-                    "{renamed}\n    # the body of `{name}`, unchanged (without its docstring)\n\n\n"
+                    "{helper_signature}\n    # the body of `{name}`, {adapted} (without its docstring)\n\n\n"
                 ));
             }
         }
@@ -460,7 +578,7 @@ fn skeleton(
             if instance.path != file {
                 continue;
             }
-            let signature = signature(&instance.code, language)?;
+            let signature = to_left_margin(&signature(&instance.code, language)?);
             let call = copy.call.as_ref()?;
             if language == "rust" {
                 out.push_str(&format!("{signature}\n    {call}\n}}\n\n"));
@@ -509,6 +627,34 @@ struct Instance {
     end_line: u32,
     function: Option<String>,
     code: String,
+    /// For copies after the first that no plan bridges: the lines in which this copy
+    /// differs from copy 1 (`-` copy 1, `+` this copy), when they are few enough to help.
+    differences: Option<String>,
+}
+
+/// Fills in how each copy differs from copy 1, line by line, leaving out diffs that would
+/// say less than the copies themselves (more than half the lines changed).
+fn describe_differences(instances: &mut [Instance]) {
+    let Some(first) = instances.first().map(|instance| to_left_margin(&instance.code)) else {
+        return;
+    };
+    for instance in instances.iter_mut().skip(1) {
+        let code = to_left_margin(&instance.code);
+        let diff = similar::TextDiff::from_lines(first.as_str(), code.as_str());
+        let mut lines = Vec::new();
+        for change in diff.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Equal => continue,
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+            };
+            lines.push(format!("{sign}{}", change.value().trim_end_matches('\n')));
+        }
+        let total = first.lines().count() + code.lines().count();
+        if !lines.is_empty() && lines.len() * 2 <= total && lines.len() <= 30 {
+            instance.differences = Some(lines.join("\n"));
+        }
+    }
 }
 
 /// The code of each location. A location inside a function is widened to the whole
@@ -551,6 +697,7 @@ fn instances(
             end_line: end,
             function: enclosing.map(|f| f.qualified_name.clone()),
             code: lines(text, start, end),
+            differences: None,
         });
     }
     instances
