@@ -36,6 +36,9 @@ pub mod exit_code {
     pub const FINDINGS: u8 = 1;
     /// A usage, configuration or I/O error.
     pub const ERROR: u8 = 2;
+    /// `suggest` or `apply` stopped by Ctrl-C or a signal (128 + SIGINT, as shells report
+    /// it); what was done is saved (the session, or the journal `undo` reads).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Runs the CLI with the process's stdout and stderr.
@@ -202,7 +205,11 @@ fn execute(
                     format!(" in {} commit(s)", applied.commits.len())
                 }
             )?;
-            Ok(exit_code::OK)
+            Ok(if applied.interrupted {
+                exit_code::INTERRUPTED
+            } else {
+                exit_code::OK
+            })
         }
         Command::Undo(args) => {
             let root = project_root(&args.path)?;
@@ -318,7 +325,11 @@ fn suggest_command(
         &text,
         color.0 && matches!(args.format, cli::SuggestFormat::Text),
     )?;
-    Ok(exit_code::OK)
+    Ok(if session.interrupted {
+        exit_code::INTERRUPTED
+    } else {
+        exit_code::OK
+    })
 }
 
 fn analyze(

@@ -506,3 +506,77 @@ fn an_apply_cut_short_is_undone_from_its_journal() {
     assert_eq!(undone.code, 0, "{}", undone.stderr);
     assert_eq!(project.snapshot(), before);
 }
+
+/// Ctrl-C while the tests run: the test command's process group (not the terminal's, so
+/// the signal would not reach it) is killed, the session is saved as interrupted with
+/// nothing proven, no file of the project changes, and the exit code says so.
+#[test]
+fn interrupting_suggest_stops_its_test_run_and_changes_no_file() {
+    let project = Project::new("python");
+    let marker = tempfile::tempdir().unwrap();
+    let pid_file = marker.path().join("pid");
+    // The test command records its pid, then takes far longer than the test waits.
+    std::fs::write(
+        project.path().join("refactor-ai.toml"),
+        format!(
+            "[validate]\ncommand = \"echo $$ > '{}'; exec sleep 300\"\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    project.git(&["add", "-A"]);
+    project.git(&["commit", "-q", "-m", "slow tests"]);
+    let before = project.snapshot();
+    let replay = write_replay(&["python-good.txt"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_refactor-ai"))
+        .arg("suggest")
+        .arg(project.path())
+        .args(["--no-cache", "--format", "json", "--rule", "duplicate-code"])
+        .arg("--model")
+        .arg(format!("replay:{}", replay.path().display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    let pid: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            waited.elapsed().as_secs() < 120,
+            "the test command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let sigint = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(sigint, 0);
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if stopped.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("suggest did not stop within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the test command (pid {pid}) still runs"
+    );
+    let session: Value = serde_json::from_str(&String::from_utf8_lossy(&output.stdout)).unwrap();
+    assert_eq!(session["interrupted"], true);
+    assert!(!verdicts(&session).iter().any(|verdict| verdict == "proven"));
+    assert_eq!(project.snapshot(), before);
+    let applied = run(&["apply", project.path().to_str().unwrap(), "--all"]);
+    assert_eq!(applied.code, 2, "{}", applied.stdout);
+}

@@ -118,6 +118,14 @@ pub(crate) fn text(session: &Session) -> String {
     if let Some(problem) = &session.validation_problem {
         let _ = writeln!(out, "{YELLOW}warning{YELLOW:#}: not validated: {problem}");
     }
+    if session.interrupted {
+        let _ = writeln!(
+            out,
+            "{YELLOW}interrupted{YELLOW:#}: {} of {} selected finding(s) were attempted",
+            summary.attempted,
+            session.findings.len()
+        );
+    }
     if summary.proven > 0 {
         let _ = writeln!(out, "apply them all with: refactor-ai apply --all");
     }

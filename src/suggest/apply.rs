@@ -35,6 +35,8 @@ enum State {
     /// Written before the first change; files may be partly written.
     Applying,
     Applied,
+    /// A signal stopped it between two proposals; the later ones were not written.
+    Interrupted,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -255,6 +257,9 @@ fn git(root: &Path, args: &[&str]) -> Result<String> {
 
 /// What `apply` did.
 pub(crate) struct Applied {
+    /// A signal stopped the apply between two proposals.
+    pub(crate) interrupted: bool,
+    /// The proposals written, in order.
     pub(crate) proposals: Vec<String>,
     pub(crate) files: Vec<String>,
     pub(crate) commits: Vec<String>,
@@ -399,8 +404,23 @@ pub(crate) fn apply(root: &Path, options: &ApplyOptions, out: &mut dyn Write) ->
     let journal_path = dir.join(format!("{number:06}.json"));
     // The journal is on disk before the first change.
     save_journal(&journal_path, &journal)?;
+    // A signal from here on lets the proposal being written finish, then stops; the
+    // journal restores whatever was written.
+    super::interrupt::install();
     let mut files = BTreeSet::new();
+    let mut stopped = false;
+    let mut applied = Vec::new();
     for (proposal, writes) in &steps {
+        if super::interrupt::requested() {
+            writeln!(
+                out,
+                "interrupted: {} and later proposals were not applied; `refactor-ai undo` \
+                 reverts what was",
+                proposal.id
+            )?;
+            stopped = true;
+            break;
+        }
         for (path, text) in writes {
             let absolute = root.join(path);
             if let Some(parent) = absolute.parent() {
@@ -443,11 +463,17 @@ pub(crate) fn apply(root: &Path, options: &ApplyOptions, out: &mut dyn Write) ->
             journal.commits.push(sha);
             save_journal(&journal_path, &journal)?;
         }
+        applied.push(proposal.id.clone());
     }
-    journal.state = State::Applied;
+    journal.state = if stopped {
+        State::Interrupted
+    } else {
+        State::Applied
+    };
     save_journal(&journal_path, &journal)?;
     Ok(Applied {
-        proposals: journal.proposals.clone(),
+        interrupted: stopped,
+        proposals: applied,
         files: files.into_iter().collect(),
         commits: journal.commits.clone(),
     })
@@ -455,6 +481,8 @@ pub(crate) fn apply(root: &Path, options: &ApplyOptions, out: &mut dyn Write) ->
 
 /// Undoes the last `steps` applies, newest first.
 pub(crate) fn undo(root: &Path, steps: usize, out: &mut dyn Write) -> Result<()> {
+    // A signal waits until the restore is complete (a second one ends the process).
+    super::interrupt::install();
     let paths = journals(root)?;
     if paths.is_empty() {
         bail!(

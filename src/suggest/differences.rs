@@ -118,10 +118,10 @@ fn dedent(code: &str) -> String {
 }
 
 const PYTHON_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-    "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
-    "try", "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 /// The text of leaf `index` of `copy` ("" past either end).
@@ -166,7 +166,10 @@ pub(crate) fn substitutions(
         }
         let next = text(first, index + 1);
         if matches!(next, "=" | ":=")
-            || matches!(before(first, index), "for" | "as" | "let" | "mut" | "lambda")
+            || matches!(
+                before(first, index),
+                "for" | "as" | "let" | "mut" | "lambda"
+            )
         {
             bound.insert(&leaf.text);
         }
@@ -206,9 +209,8 @@ pub(crate) fn substitutions(
             }
             let private = leaf.text.starts_with("__") && !leaf.text.ends_with("__");
             if leaf.class == Class::Identifier && private {
-                let on_self = before(first, index) == "."
-                    && index >= 2
-                    && first[index - 2].text == "self";
+                let on_self =
+                    before(first, index) == "." && index >= 2 && first[index - 2].text == "self";
                 let next = text(first, index + 1);
                 let assigned = next.ends_with('=') && !matches!(next, "==" | "!=" | "<=" | ">=");
                 if !on_self || assigned {
@@ -230,7 +232,10 @@ pub(crate) fn substitutions(
                 continue;
             }
         }
-        let values: Vec<&str> = copies.iter().map(|copy| copy[index].text.as_str()).collect();
+        let values: Vec<&str> = copies
+            .iter()
+            .map(|copy| copy[index].text.as_str())
+            .collect();
         if values.iter().all(|value| *value == values[0]) {
             continue;
         }
@@ -282,7 +287,11 @@ fn parameter_name(values: &[&str], class: Class) -> String {
     } else {
         common.join("_")
     };
-    if classes { format!("{base}_class") } else { base }
+    if classes {
+        format!("{base}_class")
+    } else {
+        base
+    }
 }
 
 /// The lowercase words of a snake_case or CamelCase name (`FIFOCache`: fifo, cache).
@@ -369,7 +378,12 @@ mod tests {
     #[test]
     fn identical_copies_need_no_parameter() {
         assert_eq!(
-            substitutions(python(), &[FIFO, FIFO], &names(&["maxsize", "typed"]), false),
+            substitutions(
+                python(),
+                &[FIFO, FIFO],
+                &names(&["maxsize", "typed"]),
+                false
+            ),
             Some(Vec::new())
         );
     }
@@ -404,19 +418,37 @@ mod tests {
         // An assigned private attribute, zero-argument super(), a different attribute,
         // a different operator, a different length, an inconsistent renaming.
         let assigned = "def reset(self):\n    self.__order = []";
-        assert_eq!(substitutions(python(), &[assigned, assigned], &names(&["self"]), true), None);
+        assert_eq!(
+            substitutions(python(), &[assigned, assigned], &names(&["self"]), true),
+            None
+        );
         let sup = "def copy(self):\n    return super().copy()";
-        assert_eq!(substitutions(python(), &[sup, sup], &names(&["self"]), true), None);
+        assert_eq!(
+            substitutions(python(), &[sup, sup], &names(&["self"]), true),
+            None
+        );
         let a = "def f(o):\n    return o.left + 1";
         let b = "def g(o):\n    return o.right + 1";
-        assert_eq!(substitutions(python(), &[a, b], &names(&["o"]), false), None);
+        assert_eq!(
+            substitutions(python(), &[a, b], &names(&["o"]), false),
+            None
+        );
         let c = "def g(o):\n    return o.left - 1";
-        assert_eq!(substitutions(python(), &[a, c], &names(&["o"]), false), None);
+        assert_eq!(
+            substitutions(python(), &[a, c], &names(&["o"]), false),
+            None
+        );
         let d = "def g(o):\n    return o.left + 1 + 2";
-        assert_eq!(substitutions(python(), &[a, d], &names(&["o"]), false), None);
+        assert_eq!(
+            substitutions(python(), &[a, d], &names(&["o"]), false),
+            None
+        );
         let e = "def f(a, b):\n    return a + b";
         let f = "def f(a, b):\n    return a + a";
-        assert_eq!(substitutions(python(), &[e, f], &names(&["a", "b"]), false), None);
+        assert_eq!(
+            substitutions(python(), &[e, f], &names(&["a", "b"]), false),
+            None
+        );
     }
 
     #[test]
@@ -435,6 +467,9 @@ mod tests {
     fn words_split_acronyms_and_snake_case() {
         assert_eq!(words("FIFOCache"), names(&["fifo", "cache"]));
         assert_eq!(words("lru_cache"), names(&["lru", "cache"]));
-        assert_eq!(words("getHTTPResponse"), names(&["get", "http", "response"]));
+        assert_eq!(
+            words("getHTTPResponse"),
+            names(&["get", "http", "response"])
+        );
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod apply;
 pub(crate) mod check;
 pub(crate) mod differences;
 pub(crate) mod edit;
+pub(crate) mod interrupt;
 pub(crate) mod prompt;
 pub(crate) mod sandbox;
 pub(crate) mod session;
@@ -20,7 +21,6 @@ pub(crate) mod session;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -157,6 +157,8 @@ struct Run<'a> {
     validation_problem: Option<String>,
     /// Said in every test verdict when the sandbox could not be cut off the network.
     isolation_note: String,
+    /// A signal stopped the run: no further finding is attempted.
+    interrupted: bool,
     progress: &'a mut dyn Write,
 }
 
@@ -171,6 +173,7 @@ pub(crate) fn suggest(
     progress: &mut dyn Write,
 ) -> Result<Session> {
     let started = Instant::now();
+    interrupt::install();
     let id = Session::new_id();
     let dir = session::ensure_dir(root)?;
     let logs = dir.join("logs").join(&id);
@@ -237,6 +240,7 @@ pub(crate) fn suggest(
             Isolation::Network(_) => String::new(),
             Isolation::None(reason) => format!(" [{reason}]"),
         },
+        interrupted: false,
         progress,
     };
     for index in 0..run.findings.len() {
@@ -282,6 +286,7 @@ pub(crate) fn suggest(
         baseline,
         validation_problem,
         sources,
+        interrupted,
         ..
     } = run;
     let mut session = Session {
@@ -299,6 +304,7 @@ pub(crate) fn suggest(
         proposals,
         files_read,
         summary: Default::default(),
+        interrupted,
         sources,
     };
     session.summarize(started.elapsed().as_secs_f64());
@@ -352,6 +358,7 @@ impl Run<'_> {
                     in_flight -= 1;
                     self.finish(done)?;
                 }
+                self.check_interrupt()?;
                 if let Some(task) = self.tasks.pop_front() {
                     if let Some(job) = self.attempt(generator, task)? {
                         // Set when the baseline failed or could not run.
@@ -395,7 +402,24 @@ impl Run<'_> {
             if let Some(Job::Candidate { slot, .. }) = self.attempt(generator, task)? {
                 self.unvalidated(slot)?;
             }
+            self.check_interrupt()?;
         }
+        Ok(())
+    }
+
+    /// After a signal: no further finding or retry; sandbox runs in flight stop on their
+    /// own (they watch the same flag) and their proposals stay unvalidated.
+    fn check_interrupt(&mut self) -> Result<()> {
+        if self.interrupted || !interrupt::requested() {
+            return Ok(());
+        }
+        self.interrupted = true;
+        self.tasks.clear();
+        writeln!(
+            self.progress,
+            "interrupted: stopping; the session keeps what was done so far, and no file of \
+             the project was changed"
+        )?;
         Ok(())
     }
 
@@ -510,13 +534,24 @@ impl Run<'_> {
                     let _ = progress.flush();
                 }
             },
-            &AtomicBool::new(false),
+            interrupt::flag(),
         );
         if live {
             write!(self.progress, "\r\x1b[2K")?;
         }
         let seconds = started.elapsed().as_secs_f64();
         let generation = match generation {
+            Ok(_) if interrupt::requested() => {
+                proposal.checks.push(failed(
+                    CheckKind::Generate,
+                    "interrupted while the model was answering".to_string(),
+                    seconds,
+                ));
+                self.proposals.push(proposal);
+                self.conversations.push(messages);
+                self.report(slot)?;
+                return Ok(None);
+            }
             Ok(generation) => generation,
             Err(error) => {
                 proposal
@@ -734,6 +769,16 @@ impl Run<'_> {
 
     /// The verdict of a candidate's sandbox run against the baseline.
     fn decide(&mut self, slot: usize, result: Result<TestRun, String>) -> Result<()> {
+        if result.is_err() && interrupt::requested() {
+            let proposal = &mut self.proposals[slot];
+            proposal.checks.push(failed(
+                CheckKind::Tests,
+                "not validated: suggest was interrupted before the tests finished".to_string(),
+                0.0,
+            ));
+            proposal.verdict = Verdict::Unvalidated;
+            return self.report(slot);
+        }
         let baseline = match &self.baseline {
             Some(Ok(run)) if run.succeeded() => run.clone(),
             _ => return self.unvalidated(slot),

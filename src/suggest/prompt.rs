@@ -500,7 +500,12 @@ fn helper_signature(
     } else if method {
         let receiver = rest.find(['s', 'c'])?;
         let after = receiver + rest[receiver..].find(|c: char| !c.is_alphanumeric())?;
-        format!("{}, {}{}", &rest[..after], extras.join(", "), &rest[after..])
+        format!(
+            "{}, {}{}",
+            &rest[..after],
+            extras.join(", "),
+            &rest[after..]
+        )
     } else if rest.trim_start().starts_with(')') {
         format!("{}{rest}", extras.join(", "))
     } else {
@@ -635,7 +640,10 @@ struct Instance {
 /// Fills in how each copy differs from copy 1, line by line, leaving out diffs that would
 /// say less than the copies themselves (more than half the lines changed).
 fn describe_differences(instances: &mut [Instance]) {
-    let Some(first) = instances.first().map(|instance| to_left_margin(&instance.code)) else {
+    let Some(first) = instances
+        .first()
+        .map(|instance| to_left_margin(&instance.code))
+    else {
         return;
     };
     for instance in instances.iter_mut().skip(1) {

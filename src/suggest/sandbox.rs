@@ -448,6 +448,12 @@ fn run_logged(
                 let _ = child.wait();
                 break (None, true);
             }
+            // The group is not the terminal's, so Ctrl-C reaches it only this way.
+            None if super::interrupt::requested() => {
+                kill_group(pid);
+                let _ = child.wait();
+                bail!("interrupted: `{program}` was stopped");
+            }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     };

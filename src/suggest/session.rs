@@ -179,6 +179,9 @@ pub(crate) struct Session {
     /// The hash of every file the session read, as it read it.
     pub(crate) files_read: BTreeMap<String, String>,
     pub(crate) summary: Summary,
+    /// A signal stopped the run before every selected finding was attempted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) interrupted: bool,
     /// The contents behind `files_read`, for reports made in the same process.
     #[serde(skip)]
     pub(crate) sources: BTreeMap<String, String>,
@@ -201,7 +204,6 @@ impl Session {
 
     pub(crate) fn summarize(&mut self, seconds: f64) {
         let mut summary = Summary {
-            attempted: self.findings.len(),
             proposals: self.proposals.len(),
             seconds,
             ..Summary::default()
@@ -212,6 +214,11 @@ impl Session {
                 .iter()
                 .filter(|proposal| proposal.finding == finding.id)
                 .collect();
+            // Every attempted finding has a proposal, even one whose prompt failed.
+            if attempts.is_empty() {
+                continue;
+            }
+            summary.attempted += 1;
             let reached = |kind: CheckKind| attempts.iter().any(|p| p.passed(kind));
             let is_duplicate = finding.kind == crate::finding::Kind::Duplicate;
             summary.attempted_duplicates += usize::from(is_duplicate);
