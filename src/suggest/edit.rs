@@ -52,10 +52,14 @@ impl Edit {
 
 /// Parses an answer in `format`. An answer with no edit at all is an error that says what
 /// the format looks like.
-pub(crate) fn parse(format: EditFormat, answer: &str) -> Result<Vec<Edit>, String> {
+pub(crate) fn parse(
+    format: EditFormat,
+    answer: &str,
+    only_file: Option<&str>,
+) -> Result<Vec<Edit>, String> {
     let edits = match format {
-        EditFormat::SearchReplace => parse_search_replace(answer)?,
-        EditFormat::Functions => parse_definitions(answer)?,
+        EditFormat::SearchReplace => parse_search_replace(answer, only_file)?,
+        EditFormat::Functions => parse_definitions(answer, only_file)?,
     };
     if edits.is_empty() {
         return Err(match format {
@@ -114,7 +118,7 @@ fn path_from_line(line: &str) -> Option<String> {
     looks_like_path.then(|| text.to_string())
 }
 
-fn parse_search_replace(answer: &str) -> Result<Vec<Edit>, String> {
+fn parse_search_replace(answer: &str, only_file: Option<&str>) -> Result<Vec<Edit>, String> {
     let lines: Vec<&str> = answer.lines().collect();
     let mut edits = Vec::new();
     let mut current_path: Option<String> = None;
@@ -145,6 +149,7 @@ fn parse_search_replace(answer: &str) -> Result<Vec<Edit>, String> {
         }
         let path = current_path
             .clone()
+            .or_else(|| only_file.map(str::to_string))
             .ok_or_else(|| format!("SEARCH/REPLACE block {block} does not say which file it edits (put the file's path on the line before `<<<<<<< SEARCH`)"))?;
         let mut search = Vec::new();
         i += 1;
@@ -195,7 +200,8 @@ fn join_lines(lines: &[&str]) -> String {
     text
 }
 
-fn parse_definitions(answer: &str) -> Result<Vec<Edit>, String> {
+fn parse_definitions(answer: &str, only_file: Option<&str>) -> Result<Vec<Edit>, String> {
+    let default = || only_file.map(str::to_string);
     let lines: Vec<&str> = answer.lines().collect();
     let mut edits = Vec::new();
     let mut i = 0;
@@ -239,14 +245,14 @@ fn parse_definitions(answer: &str) -> Result<Vec<Edit>, String> {
                 continue;
             }
             if let Some(inner) = source_path(line) {
-                push_definitions(&mut edits, path.take(), &code)?;
+                push_definitions(&mut edits, path.take().or(default()), &code)?;
                 code.clear();
                 path = Some(inner);
                 continue;
             }
             code.push(line);
         }
-        push_definitions(&mut edits, path, &code)?;
+        push_definitions(&mut edits, path.or(default()), &code)?;
     }
     Ok(edits)
 }
@@ -1099,14 +1105,14 @@ mod tests {
     #[test]
     fn search_replace_blocks_parse_with_their_files() {
         let answer = "Here is the change.\n\nshop/a.py\n```python\n<<<<<<< SEARCH\ndef f():\n    return 1\n=======\ndef f():\n    return 2\n>>>>>>> REPLACE\n```\n\n**shop/b.py**\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n";
-        let edits = parse(EditFormat::SearchReplace, answer).unwrap();
+        let edits = parse(EditFormat::SearchReplace, answer, None).unwrap();
         assert_eq!(edits.len(), 2);
         assert_eq!(edits[0].path(), "shop/a.py");
         assert_eq!(edits[1].path(), "shop/b.py");
-        assert!(parse(EditFormat::SearchReplace, "no blocks").is_err());
+        assert!(parse(EditFormat::SearchReplace, "no blocks", None).is_err());
         let unclosed = "a.py\n<<<<<<< SEARCH\nx\n=======\ny\n";
         assert!(
-            parse(EditFormat::SearchReplace, unclosed)
+            parse(EditFormat::SearchReplace, unclosed, None)
                 .unwrap_err()
                 .contains("not closed")
         );
@@ -1153,7 +1159,7 @@ mod tests {
     fn definitions_replace_by_name_and_add_helpers_and_imports() {
         let text = "\"\"\"Doc.\"\"\"\n\nimport math\n\n\ndef a(x):\n    return x + 1\n\n\ndef b(y):\n    return y * 2\n";
         let answer = "shop/m.py\n```python\nfrom decimal import Decimal\n\ndef a(x):\n    return helper(x)\n\ndef helper(v):\n    return v + 1\n```\n";
-        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let edits = parse(EditFormat::Functions, answer, None).unwrap();
         let mut ws = workspace("shop/m.py", text);
         apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         assert_eq!(
@@ -1166,7 +1172,7 @@ mod tests {
     fn a_dropped_docstring_is_kept_from_the_original() {
         let text = "class A:\n    def f(self, x):\n        \"\"\"Doubles x.\n\n        Really.\n        \"\"\"\n        return x * 2\n";
         let answer = "m.py\n```python\ndef f(self, x):\n    return twice(x)\n```\n";
-        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let edits = parse(EditFormat::Functions, answer, None).unwrap();
         let mut ws = workspace("m.py", text);
         apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         assert_eq!(
@@ -1177,7 +1183,7 @@ mod tests {
         let answer = "m.py\n```python\ndef f(self, x):\n    \"\"\"New.\"\"\"\n    return 0\n```\n";
         let mut ws = workspace("m.py", text);
         apply(
-            &parse(EditFormat::Functions, answer).unwrap(),
+            &parse(EditFormat::Functions, answer, None).unwrap(),
             &mut ws,
             &BTreeMap::new(),
         )
@@ -1192,25 +1198,33 @@ mod tests {
     fn answers_put_paths_in_many_places() {
         let inside = "```python\n# src/a.py\ndef f():\n    return 1\n```\n";
         assert_eq!(
-            parse(EditFormat::Functions, inside).unwrap()[0].path(),
+            parse(EditFormat::Functions, inside, None).unwrap()[0].path(),
             "src/a.py"
         );
         let nested = "```python\nsrc/a.py\n```python\ndef f():\n    return 1\n```\n";
-        let edits = parse(EditFormat::Functions, nested).unwrap();
+        let edits = parse(EditFormat::Functions, nested, None).unwrap();
         assert_eq!(edits.len(), 1);
         assert_eq!(edits[0].path(), "src/a.py");
         let two = "```rust\n// src/a.rs\nfn f() {}\n\n// src/b.rs\nfn g() {}\n```\n";
-        let edits = parse(EditFormat::Functions, two).unwrap();
+        let edits = parse(EditFormat::Functions, two, None).unwrap();
         assert_eq!(
             edits.iter().map(Edit::path).collect::<Vec<_>>(),
             ["src/a.rs", "src/b.rs"]
         );
         let none = "```python\ndef f():\n    return 1\n```\n";
         assert!(
-            parse(EditFormat::Functions, none)
+            parse(EditFormat::Functions, none, None)
                 .unwrap_err()
                 .contains("does not say which file")
         );
+        // When the finding names one file, a block without a path is that file's (as Aider
+        // does with a single file in the chat).
+        let edits = parse(EditFormat::Functions, none, Some("src/m.py")).unwrap();
+        assert_eq!(edits[0].path(), "src/m.py");
+        let block = "<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n";
+        assert!(parse(EditFormat::SearchReplace, block, None).is_err());
+        let edits = parse(EditFormat::SearchReplace, block, Some("src/m.py")).unwrap();
+        assert_eq!(edits[0].path(), "src/m.py");
     }
 
     #[test]
@@ -1219,7 +1233,7 @@ mod tests {
         let answer = "m.py\n```python\ndef get(self):\n    return one()\n\ndef get(self):\n    return one()\n\ndef one():\n    return 1\n```\n";
         let mut ws = workspace("m.py", text);
         apply(
-            &parse(EditFormat::Functions, answer).unwrap(),
+            &parse(EditFormat::Functions, answer, None).unwrap(),
             &mut ws,
             &BTreeMap::new(),
         )
@@ -1238,7 +1252,7 @@ mod tests {
             "m.py\n```python\ndef get(self):\n    return one()\n\ndef one():\n    return 1\n```\n";
         let mut ws = workspace("m.py", text);
         apply(
-            &parse(EditFormat::Functions, answer).unwrap(),
+            &parse(EditFormat::Functions, answer, None).unwrap(),
             &mut ws,
             &BTreeMap::new(),
         )
@@ -1257,7 +1271,7 @@ mod tests {
         let hints = BTreeMap::from([("m.py".to_string(), std::iter::once(b..b + 40).collect())]);
         let mut ws = workspace("m.py", text);
         apply(
-            &parse(EditFormat::Functions, answer).unwrap(),
+            &parse(EditFormat::Functions, answer, None).unwrap(),
             &mut ws,
             &hints,
         )
@@ -1270,7 +1284,7 @@ mod tests {
         assert!(ws["m.py"].1.contains("return 1\n") && ws["m.py"].1.contains("return 3\n"));
         let mut ws = workspace("m.py", text);
         let error = apply(
-            &parse(EditFormat::Functions, answer).unwrap(),
+            &parse(EditFormat::Functions, answer, None).unwrap(),
             &mut ws,
             &BTreeMap::new(),
         );
@@ -1281,7 +1295,7 @@ mod tests {
     fn rust_methods_are_replaced_inside_their_impl() {
         let text = "use std::fmt;\n\nstruct S;\n\nimpl S {\n    /// Old doc.\n    fn f(&self) -> u32 {\n        1\n    }\n}\n\nfn g() -> u32 {\n    2\n}\n";
         let answer = "src/lib.rs\n```rust\nimpl S {\n    /// New doc.\n    fn f(&self) -> u32 {\n        one()\n    }\n\n    fn h(&self) {}\n}\n\nfn one() -> u32 {\n    1\n}\n```\n";
-        let edits = parse(EditFormat::Functions, answer).unwrap();
+        let edits = parse(EditFormat::Functions, answer, None).unwrap();
         let mut ws = workspace("src/lib.rs", text);
         apply(&edits, &mut ws, &BTreeMap::new()).unwrap();
         let after = &ws["src/lib.rs"].1;

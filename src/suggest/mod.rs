@@ -18,7 +18,7 @@ pub(crate) mod prompt;
 pub(crate) mod sandbox;
 pub(crate) mod session;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -621,8 +621,15 @@ impl Run<'_> {
         };
         // (a)
         let started = Instant::now();
-        let edits =
-            edit::parse(self.options.edit_format, &proposal.answer).and_then(|mut edits| {
+        // A block without a path belongs to the finding's file, when it names only one.
+        let files: BTreeSet<&str> = finding
+            .locations
+            .iter()
+            .map(|location| location.path.as_str())
+            .collect();
+        let only_file = (files.len() == 1).then(|| files.first().copied()).flatten();
+        let edits = edit::parse(self.options.edit_format, &proposal.answer, only_file).and_then(
+            |mut edits| {
                 let allowed = check::Allowed {
                     finding,
                     root: self.root,
@@ -630,7 +637,8 @@ impl Run<'_> {
                     new_file_allowed,
                 };
                 check::paths(&mut edits, &allowed).map(|()| edits)
-            });
+            },
+        );
         let edits = match edits {
             Ok(edits) => {
                 proposal.checks.push(timed(

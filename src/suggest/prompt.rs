@@ -221,6 +221,9 @@ struct Plan {
     signature: Option<String>,
     /// The copies are Python methods: the helper is a module-level function taking `self`.
     method: bool,
+    /// ... that read `self.__name` attributes, which a module-level helper cannot spell
+    /// (Python mangles them per class).
+    mangled: bool,
     /// Where the helper uses a parameter in place of copy 1's code.
     replacements: Vec<PlanReplacement>,
     copies: Vec<PlanCopy>,
@@ -366,6 +369,14 @@ fn plan(
                 .iter()
                 .all(|(list, method)| list.len() == lists[0].0.len() && *method == lists[0].1)
         });
+    let method = language == "python"
+        && instances.iter().all(|instance| {
+            parameter_names(&instance.code, language).is_some_and(|(_, method)| method)
+        });
+    let mangled = method
+        && instances
+            .iter()
+            .any(|instance| reads_private_attribute(&instance.code));
     let bridged = parameters.and_then(|lists| {
         let codes: Vec<&str> = instances.iter().map(|i| i.code.as_str()).collect();
         let substitutions = Language::by_name(language).and_then(|syntax| {
@@ -398,8 +409,8 @@ fn plan(
             })
             .collect()
     });
-    let (method, substitutions) = bridged
-        .map(|(lists, substitutions)| (lists[0].1, substitutions))
+    let substitutions = bridged
+        .map(|(_, substitutions)| substitutions)
         .unwrap_or_default();
     let helper_signature = calls.as_ref().and_then(|_| {
         let extras: Vec<&str> = substitutions.iter().map(|s| s.parameter.as_str()).collect();
@@ -461,6 +472,7 @@ fn plan(
         visibility: visibility.to_string(),
         signature: helper_signature,
         method,
+        mangled,
         replacements,
         copies,
         skeleton,
@@ -637,18 +649,50 @@ struct Instance {
     differences: Option<String>,
 }
 
-/// Fills in how each copy differs from copy 1, line by line, leaving out diffs that would
-/// say less than the copies themselves (more than half the lines changed).
+/// Whether Python `code` reads a private (`self.__name`, not `__dunder__`) attribute.
+fn reads_private_attribute(code: &str) -> bool {
+    code.match_indices("self.__").any(|(at, found)| {
+        let name: String = code[at + found.len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        !name.is_empty() && !name.ends_with("__")
+    })
+}
+
+/// Fills in how each copy differs from copy 1, line by line with indentation ignored (a
+/// copy that wraps the shared lines in one more block still shares them), leaving out
+/// diffs that would say less than the copies themselves (more than half the lines).
 fn describe_differences(instances: &mut [Instance]) {
-    let Some(first) = instances
-        .first()
-        .map(|instance| to_left_margin(&instance.code))
-    else {
+    let trimmed = |code: &str| -> Vec<String> {
+        let mut lines: Vec<String> = code
+            .lines()
+            .map(|line| line.trim().to_string())
+            .filter(|line| !line.is_empty())
+            .collect();
+        // A Python docstring differs in words, not in what the code does.
+        if let Some(quote) = lines
+            .get(1)
+            .and_then(|line| ["\"\"\"", "'''"].into_iter().find(|q| line.starts_with(q)))
+        {
+            let closes = |index: usize| {
+                let line = &lines[index];
+                line.ends_with(quote) && (index > 1 || line.len() >= 2 * quote.len())
+            };
+            if let Some(end) = (1..lines.len()).find(|&index| closes(index)) {
+                lines.drain(1..=end);
+            }
+        }
+        lines
+    };
+    let Some(first) = instances.first().map(|instance| trimmed(&instance.code)) else {
         return;
     };
     for instance in instances.iter_mut().skip(1) {
-        let code = to_left_margin(&instance.code);
-        let diff = similar::TextDiff::from_lines(first.as_str(), code.as_str());
+        let code = trimmed(&instance.code);
+        let old: Vec<&str> = first.iter().map(String::as_str).collect();
+        let new: Vec<&str> = code.iter().map(String::as_str).collect();
+        let diff = similar::TextDiff::from_slices(&old, &new);
         let mut lines = Vec::new();
         for change in diff.iter_all_changes() {
             let sign = match change.tag() {
@@ -656,9 +700,9 @@ fn describe_differences(instances: &mut [Instance]) {
                 similar::ChangeTag::Delete => '-',
                 similar::ChangeTag::Insert => '+',
             };
-            lines.push(format!("{sign}{}", change.value().trim_end_matches('\n')));
+            lines.push(format!("{sign} {}", change.value()));
         }
-        let total = first.lines().count() + code.lines().count();
+        let total = first.len() + code.len();
         if !lines.is_empty() && lines.len() * 2 <= total && lines.len() <= 30 {
             instance.differences = Some(lines.join("\n"));
         }
@@ -804,4 +848,82 @@ fn context(
         });
     }
     contexts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(code: &str) -> Instance {
+        Instance {
+            path: "m.py".to_string(),
+            start_line: 1,
+            end_line: 1,
+            function: Some("f".to_string()),
+            code: code.to_string(),
+            differences: None,
+        }
+    }
+
+    #[test]
+    fn the_helper_signature_takes_the_differences_first_or_after_self() {
+        let free = "def fifo_cache(maxsize=128, typed=False):\n    pass";
+        assert_eq!(
+            helper_signature(
+                free,
+                "python",
+                "fifo_cache",
+                "compute_cache",
+                &["cache_class"],
+                false
+            )
+            .unwrap(),
+            "def compute_cache(cache_class, maxsize=128, typed=False):"
+        );
+        let method = "    def popitem(self):\n        pass";
+        assert_eq!(
+            helper_signature(
+                method,
+                "python",
+                "popitem",
+                "compute_popitem",
+                &["order"],
+                true
+            )
+            .unwrap(),
+            "def compute_popitem(self, order):"
+        );
+        let rust = "    pub fn total(lines: &[Line]) -> i64 {\n        0\n    }";
+        assert_eq!(
+            helper_signature(rust, "rust", "total", "compute_total", &[], false).unwrap(),
+            "fn compute_total(lines: &[Line]) -> i64 {"
+        );
+    }
+
+    #[test]
+    fn near_miss_copies_get_the_lines_they_differ_in_whatever_their_indentation() {
+        let fifo = "def popitem(self):\n    try:\n        key = next(iter(self.__order))\n    except StopIteration:\n        raise KeyError(key)\n    else:\n        return key";
+        let ttl = "def popitem(self):\n    with self.timer as time:\n        self.expire(time)\n        try:\n            key = next(iter(self.__links))\n        except StopIteration:\n            raise KeyError(key)\n        else:\n            return key";
+        let mut instances = vec![instance(fifo), instance(ttl)];
+        describe_differences(&mut instances);
+        assert_eq!(instances[0].differences, None);
+        assert_eq!(
+            instances[1].differences.as_deref(),
+            Some(
+                "+ with self.timer as time:\n+ self.expire(time)\n- key = next(iter(self.__order))\n+ key = next(iter(self.__links))"
+            )
+        );
+        // Copies that share less than half their lines get no diff.
+        let other = "def popitem(self):\n    a = 1\n    b = 2\n    c = 3\n    d = 4\n    return a";
+        let mut instances = vec![instance(fifo), instance(other)];
+        describe_differences(&mut instances);
+        assert_eq!(instances[1].differences, None);
+    }
+
+    #[test]
+    fn private_attributes_are_told_from_dunders() {
+        assert!(reads_private_attribute("x = self.__order"));
+        assert!(!reads_private_attribute("return self.__missing__(key)"));
+        assert!(!reads_private_attribute("return self._order"));
+    }
 }
