@@ -43,6 +43,7 @@ pub mod exit_code {
 
 /// Runs the CLI with the process's stdout and stderr.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    suggest::interrupt::own_process();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let colors = Colors {

@@ -12,8 +12,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the handler, once per process.
+/// Set by the process entry point ([`crate::run`]), not by `run_with`: a test harness
+/// calling the library keeps the default handling, so Ctrl-C still stops `cargo test`.
+static OWN_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Lets [`install`] take over the signals: the CLI owns this process.
+pub(crate) fn own_process() {
+    OWN_PROCESS.store(true, Ordering::SeqCst);
+}
+
+/// Installs the handler, once per process (only when the CLI owns the process).
 pub(crate) fn install() {
+    if !OWN_PROCESS.load(Ordering::SeqCst) {
+        return;
+    }
     #[cfg(unix)]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();

@@ -353,6 +353,8 @@ impl Run<'_> {
             )?;
             let _ = job_tx.send(Job::Baseline);
             let mut in_flight = 1;
+            // Since when the main thread, with nothing left to generate, waits on the sandbox.
+            let mut waiting: Option<Instant> = None;
             loop {
                 while let Ok(done) = done_rx.try_recv() {
                     in_flight -= 1;
@@ -377,12 +379,35 @@ impl Run<'_> {
                 if in_flight == 0 {
                     break;
                 }
-                match done_rx.recv() {
+                // Nothing left to generate: wait for the sandbox runs, showing how long
+                // (on a terminal).
+                match done_rx.recv_timeout(Duration::from_millis(250)) {
                     Ok(done) => {
+                        if self.options.live_progress && waiting.take().is_some() {
+                            write!(self.progress, "\r\x1b[2K")?;
+                        }
                         in_flight -= 1;
                         self.finish(done)?;
                     }
-                    Err(_) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if self.options.live_progress {
+                            let what = if self.baseline.is_none() {
+                                "the baseline".to_string()
+                            } else {
+                                format!("{in_flight} proposal(s)")
+                            };
+                            write!(
+                                self.progress,
+                                "\r  validating {what} in the sandbox: {:.0} s ",
+                                waiting
+                                    .get_or_insert_with(Instant::now)
+                                    .elapsed()
+                                    .as_secs_f64()
+                            )?;
+                            self.progress.flush()?;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
             drop(job_tx);
@@ -466,6 +491,8 @@ impl Run<'_> {
                 format: self.options.edit_format,
                 budget_chars: self.budget_chars,
                 new_file_allowed,
+                max_parameters: Language::for_path(Path::new(&finding.primary().path))
+                    .map_or(5, |language| self.config.thresholds(language).parameters),
             })
         } else {
             Ok(task.messages.clone())

@@ -157,6 +157,7 @@ impl Prompts {
                 new_file_allowed => input.new_file_allowed,
                 context => Serde(&context),
                 plan => Serde(&plan),
+                max_parameters => input.max_parameters,
                 format,
             },
         )?;
@@ -189,6 +190,9 @@ pub(crate) struct TaskInput<'a> {
     pub(crate) format: EditFormat,
     pub(crate) budget_chars: usize,
     pub(crate) new_file_allowed: bool,
+    /// The project's parameter limit for the finding's language: a helper with more
+    /// parameters is a new finding, which check (d) rejects.
+    pub(crate) max_parameters: u32,
 }
 
 /// Which template a finding gets.
