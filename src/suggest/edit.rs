@@ -103,10 +103,11 @@ fn path_from_line(line: &str) -> Option<String> {
             text = rest.trim_start();
         }
     }
+    // Models wrap the name in emphasis, code, quotes or brackets, and end it with `:` or `.`.
     let text = text
-        .trim_end_matches(':')
-        .trim_matches(|c| c == '*' || c == '`')
-        .trim_end_matches(':')
+        .trim_end_matches([':', '.', ','])
+        .trim_matches(['*', '`', '"', '\'', '(', ')', '[', ']', '<', '>'])
+        .trim_end_matches([':', '.', ','])
         .trim();
     let looks_like_path = !text.is_empty()
         && !text.contains(char::is_whitespace)
@@ -1211,6 +1212,11 @@ mod tests {
             edits.iter().map(Edit::path).collect::<Vec<_>>(),
             ["src/a.rs", "src/b.rs"]
         );
+        for decorated in ["(src/a.py)", "\"src/a.py\":", "[src/a.py]", "`src/a.py`."] {
+            let answer = format!("{decorated}\n```python\ndef f():\n    return 1\n```\n");
+            let edits = parse(EditFormat::Functions, &answer, None).unwrap();
+            assert_eq!(edits[0].path(), "src/a.py", "{decorated}");
+        }
         let none = "```python\ndef f():\n    return 1\n```\n";
         assert!(
             parse(EditFormat::Functions, none, None)
