@@ -15,6 +15,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
 
 use super::convert::{self, Conversion};
+use super::engine::Engine;
 use super::gguf::{Arch, GgufError, ModelFile, metadata_string};
 use super::template::ChatTemplate;
 use super::tokenizer::{GgufTokenizer, TokenizerError};
@@ -27,6 +28,7 @@ use super::{
 const PROMPT_CHUNK: usize = 512;
 
 enum Weights {
+    Own(Engine),
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
 }
@@ -34,6 +36,7 @@ enum Weights {
 impl Weights {
     fn forward(&mut self, input: &Tensor, position: usize) -> candle_core::Result<Tensor> {
         match self {
+            Weights::Own(engine) => engine.forward(input, position),
             Weights::Llama(model) => model.forward(input, position),
             Weights::Qwen2(model) => model.forward(input, position),
         }
@@ -41,6 +44,7 @@ impl Weights {
 
     fn clear(&mut self) {
         match self {
+            Weights::Own(engine) => engine.clear(),
             Weights::Llama(model) => model.clear_kv_cache(),
             Weights::Qwen2(model) => model.clear_kv_cache(),
         }
@@ -78,6 +82,8 @@ pub(crate) struct CandleGenerator {
     template: ChatTemplate,
     context: usize,
     device: Device,
+    /// The tokens whose keys and values the model holds, in order.
+    cached: Vec<u32>,
     pub(crate) load: LoadReport,
 }
 
@@ -126,6 +132,7 @@ impl CandleGenerator {
             template,
             context,
             device,
+            cached: Vec::new(),
             load: LoadReport {
                 seconds: 0.0,
                 warm_up_seconds: 0.0,
@@ -190,6 +197,8 @@ impl CandleGenerator {
         tokens: &[u32],
         position: usize,
     ) -> candle_core::Result<Tensor> {
+        // What lies from `position` on is overwritten, whether or not this pass succeeds.
+        self.cached.truncate(position);
         let mut logits = None;
         for (index, chunk) in tokens.chunks(PROMPT_CHUNK).enumerate() {
             let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
@@ -198,6 +207,7 @@ impl CandleGenerator {
                     .forward(&input, position + index * PROMPT_CHUNK)?,
             );
         }
+        self.cached.extend_from_slice(tokens);
         match logits {
             Some(logits) => logits.squeeze(0)?.to_dtype(candle_core::DType::F32),
             None => candle_core::bail!("no tokens to process"),
@@ -207,6 +217,24 @@ impl CandleGenerator {
     /// Forgets the previous sequence.
     pub(crate) fn reset(&mut self) {
         self.weights.clear();
+        self.cached.clear();
+    }
+
+    /// How many of `ids`' first tokens are cached already, from the previous prompt and
+    /// its answer: prompts of one run share their instructions. Our engine only (it can
+    /// overwrite its cache from any position); the last token is always fed again, for
+    /// its logits.
+    fn reusable_prefix(&self, ids: &[u32]) -> usize {
+        if !matches!(self.weights, Weights::Own(_)) {
+            return 0;
+        }
+        let common = self
+            .cached
+            .iter()
+            .zip(ids)
+            .take_while(|(cached, id)| cached == id)
+            .count();
+        common.min(ids.len().saturating_sub(1))
     }
 }
 
@@ -243,6 +271,23 @@ fn device() -> Device {
         .unwrap_or(Device::Cpu)
 }
 
+/// Which code runs the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EngineKind {
+    /// Ours (`engine.rs`): the default.
+    Own,
+    /// candle-transformers' models, the reference ours is checked against;
+    /// `REFACTOR_AI_ENGINE=candle-transformers` selects it.
+    Reference,
+}
+
+fn engine() -> EngineKind {
+    match std::env::var("REFACTOR_AI_ENGINE").as_deref() {
+        Ok("candle-transformers") => EngineKind::Reference,
+        _ => EngineKind::Own,
+    }
+}
+
 fn read_weights(model: &ModelFile, device: &Device) -> Result<Weights, LoadError> {
     let candle_error = |message: String| LoadError::Candle {
         file: model.display_name(),
@@ -259,11 +304,18 @@ fn read_weights(model: &ModelFile, device: &Device) -> Result<Weights, LoadError
         .map_err(|error| candle_error(error.to_string()))?;
     // candle returns errors for what it expects to go wrong; the guard turns anything else
     // (an index out of range on a file the header check did not foresee) into an error too.
-    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| match model.arch {
-        Arch::Llama => quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
-            .map(Weights::Llama),
-        Arch::Qwen2 => quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)
-            .map(Weights::Qwen2),
+    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| match (engine(), model.arch) {
+        (EngineKind::Own, arch) => {
+            Engine::load(&content, &mut reader, arch, &model.params, device).map(Weights::Own)
+        }
+        (EngineKind::Reference, Arch::Llama) => {
+            quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
+                .map(Weights::Llama)
+        }
+        (EngineKind::Reference, Arch::Qwen2) => {
+            quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)
+                .map(Weights::Qwen2)
+        }
     }));
     match loaded {
         Ok(Ok(weights)) => Ok(weights),
@@ -294,8 +346,11 @@ impl Generator for CandleGenerator {
             .map_err(GenerateError::Tokenize)?;
         let ids = fit_prompt(ids, self.context, params)?;
         let prompt_started = Instant::now();
-        self.reset();
-        let mut logits = self.forward(&ids, 0).map_err(model_error)?;
+        let reused = self.reusable_prefix(&ids);
+        if reused == 0 {
+            self.reset();
+        }
+        let mut logits = self.forward(&ids[reused..], reused).map_err(model_error)?;
         let prompt_seconds = prompt_started.elapsed().as_secs_f64();
 
         let generation_started = Instant::now();
@@ -362,6 +417,7 @@ impl Generator for CandleGenerator {
             text,
             tokens,
             prompt_tokens: ids.len(),
+            reused_tokens: reused,
             stop_reason,
             prompt_seconds,
             generation_seconds: generation_started.elapsed().as_secs_f64(),

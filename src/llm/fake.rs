@@ -82,6 +82,7 @@ impl Generator for FakeGenerator {
             text,
             tokens: Vec::new(),
             prompt_tokens: 0,
+            reused_tokens: 0,
             stop_reason,
             prompt_seconds: 0.0,
             generation_seconds: 0.0,

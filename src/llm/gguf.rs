@@ -38,7 +38,7 @@ impl Arch {
     }
 
     /// Attention projections carry a bias (Qwen2 does, Llama does not).
-    fn has_qkv_bias(self) -> bool {
+    pub(crate) fn has_qkv_bias(self) -> bool {
         matches!(self, Arch::Qwen2)
     }
 

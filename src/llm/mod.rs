@@ -8,6 +8,7 @@
 pub(crate) mod bench;
 pub(crate) mod candle;
 pub(crate) mod convert;
+mod engine;
 pub(crate) mod fake;
 pub(crate) mod gguf;
 pub(crate) mod template;
@@ -119,6 +120,9 @@ pub(crate) struct Generation {
     /// The generated token ids (empty for generators without a tokenizer).
     pub(crate) tokens: Vec<u32>,
     pub(crate) prompt_tokens: usize,
+    /// Of those, how many the model did not process again: the start this prompt shares
+    /// with the previous one, whose keys and values were still cached.
+    pub(crate) reused_tokens: usize,
     pub(crate) stop_reason: StopReason,
     /// Seconds spent on the prompt and on generating.
     pub(crate) prompt_seconds: f64,

@@ -188,13 +188,14 @@ impl ModelEntry {
         self.resident_bytes() + self.kv_cache_bytes(context.min(self.context_length))
     }
 
-    /// Bytes the loaded model takes besides its KV cache: the weights, the token embeddings
-    /// candle dequantizes to f32, and candle's repacked copies and buffers (measured: peak
-    /// RSS is 1.1-1.55 times weights plus f32 embeddings; 1.6 is used), plus 100 MiB of
-    /// runtime.
+    /// Bytes the loaded model takes besides its KV cache: an envelope over what was measured
+    /// with both engines, 1.6 times the file plus an f32 copy of the token embeddings, plus
+    /// 200 MiB. candle-transformers' models keep that f32 copy; our engine keeps the
+    /// embeddings quantized but holds weights converted to Q8_0, padded, and again in
+    /// candle's repacked form, which costs small models relatively more.
     pub(crate) fn resident_bytes(&self) -> u64 {
         let embeddings = self.vocab * self.embedding * 4;
-        (self.size + embeddings) * 8 / 5 + 100 * 1024 * 1024
+        (self.size + embeddings) * 8 / 5 + 200 * 1024 * 1024
     }
 }
 
@@ -260,13 +261,15 @@ mod tests {
     fn memory_needs_follow_the_measurements() {
         let catalog = Catalog::parse(EMBEDDED, Path::new("catalog.toml")).unwrap();
         let mib = |bytes: u64| bytes / (1024 * 1024);
-        // Peak RSS measured with candle (CANDLE-NOTES): 292, 1153 and 3078 MiB.
-        for (id, measured) in [
-            ("smollm2-135m", 292),
-            ("qwen2.5-coder-0.5b", 1153),
-            ("qwen2.5-coder-1.5b", 3078),
+        // Peak RSS of `models bench` (pp512 + tg128), converted, with our engine and with
+        // candle-transformers' models (benches/llama-cpp/bench.sh).
+        for (id, ours, theirs) in [
+            ("smollm2-135m", 513, 420),
+            ("qwen2.5-coder-0.5b", 1464, 1304),
+            ("qwen2.5-coder-1.5b", 2407, 3208),
         ] {
             let estimate = mib(catalog.get(id).unwrap().resident_bytes());
+            let measured = ours.max(theirs);
             assert!(
                 estimate >= measured && estimate <= measured * 2,
                 "{id}: estimate {estimate} MiB, measured {measured} MiB"

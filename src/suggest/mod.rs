@@ -592,6 +592,7 @@ impl Run<'_> {
         };
         proposal.generation = GenerationStats {
             prompt_tokens: generation.prompt_tokens,
+            reused_tokens: generation.reused_tokens,
             tokens: generation.tokens.len(),
             seconds,
             prompt_seconds: generation.prompt_seconds,

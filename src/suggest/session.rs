@@ -94,6 +94,10 @@ pub(crate) struct FileChange {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct GenerationStats {
     pub(crate) prompt_tokens: usize,
+    /// Prompt tokens shared with the previous request, whose cached keys and values were
+    /// reused instead of computed again.
+    #[serde(default)]
+    pub(crate) reused_tokens: usize,
     pub(crate) tokens: usize,
     /// The whole request, and its two phases.
     pub(crate) seconds: f64,
