@@ -663,6 +663,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rewound_cache_gives_what_a_fresh_start_gives() {
+        let device = Device::Cpu;
+        let (bytes, params) = synthetic(Arch::Qwen2, 256);
+        let mut reader = std::io::Cursor::new(bytes);
+        let content = gguf_file::Content::read(&mut reader).unwrap();
+        let mut engine =
+            Engine::load(&content, &mut reader, Arch::Qwen2, &params, &device).unwrap();
+        let tokens = |ids: &[u32]| Tensor::new(ids, &device).unwrap().unsqueeze(0).unwrap();
+        // A first prompt, then a second that shares its first three tokens: only the rest is
+        // fed, at position 3, over the cached start (as `CandleGenerator` reuses a prefix).
+        engine.forward(&tokens(&[3, 17, 42, 5, 63]), 0).unwrap();
+        let reused = values(&engine.forward(&tokens(&[8, 9]), 3).unwrap());
+        engine.clear();
+        let fresh = values(&engine.forward(&tokens(&[3, 17, 42, 8, 9]), 0).unwrap());
+        assert_eq!(reused, fresh);
+    }
+
+    #[test]
     fn a_later_chunk_sees_the_cache_and_its_own_past() {
         let mask = causal_mask(2, 1, &Device::Cpu).unwrap();
         let inf = f32::NEG_INFINITY;
