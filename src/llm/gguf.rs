@@ -94,7 +94,9 @@ pub(crate) enum GgufError {
         actual: u64,
         expected: u64,
     },
-    #[error("the model's metadata has no `{key}` (or it has the wrong type)")]
+    #[error(
+        "the model's metadata has no usable `{key}` (missing, of the wrong type, or impossible)"
+    )]
     Metadata { key: String },
     #[error(
         "unsupported model architecture `{found}`; this build runs {}",
@@ -253,10 +255,17 @@ fn hyper_params(metadata: &HashMap<String, Value>, arch: Arch) -> Result<HyperPa
             });
         }
     };
+    // Each KV head serves a whole group of query heads.
+    let kv_heads = get("attention.head_count_kv")?;
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(GgufError::Metadata {
+            key: key("attention.head_count_kv"),
+        });
+    }
     Ok(HyperParams {
         layers: get("block_count")?,
         heads,
-        kv_heads: get("attention.head_count_kv")?,
+        kv_heads,
         embedding,
         head_dim: embedding / heads,
         feed_forward: get("feed_forward_length")?,
@@ -368,6 +377,40 @@ mod tests {
             error.as_deref(),
             Some("unsupported model architecture `gemma3`; this build runs llama, qwen2")
         );
+    }
+
+    #[test]
+    fn head_counts_must_divide() {
+        let metadata = |heads: u32, kv_heads: u32| {
+            HashMap::from([
+                ("qwen2.attention.head_count".to_string(), Value::U32(heads)),
+                (
+                    "qwen2.attention.head_count_kv".to_string(),
+                    Value::U32(kv_heads),
+                ),
+                ("qwen2.embedding_length".to_string(), Value::U32(896)),
+                ("qwen2.block_count".to_string(), Value::U32(24)),
+                ("qwen2.feed_forward_length".to_string(), Value::U32(4864)),
+                ("qwen2.context_length".to_string(), Value::U32(32768)),
+                (
+                    "tokenizer.ggml.tokens".to_string(),
+                    Value::Array(vec![Value::String("a".into())]),
+                ),
+            ])
+        };
+        assert_eq!(
+            hyper_params(&metadata(14, 2), Arch::Qwen2)
+                .unwrap()
+                .kv_heads,
+            2
+        );
+        for kv_heads in [0, 3] {
+            let error = hyper_params(&metadata(14, kv_heads), Arch::Qwen2).unwrap_err();
+            assert!(
+                error.to_string().contains("qwen2.attention.head_count_kv"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
