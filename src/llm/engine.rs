@@ -23,7 +23,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 
-use super::gguf::{Arch, HyperParams};
+use super::gguf::{Arch, HyperParams, metadata_usize};
 
 /// The values in one superblock of candle's repacked x86 kernels.
 const SUPERBLOCK: usize = 256;
@@ -184,8 +184,8 @@ impl Rope {
     }
 }
 
-/// Keys or values of one layer: `[kv_heads, capacity, head_dim]`, the first `len`
-/// positions valid.
+/// The keys and values of one layer, each `[kv_heads, capacity, head_dim]`; the first
+/// `len` positions are valid.
 struct KvCache {
     keys: Option<Tensor>,
     values: Option<Tensor>,
@@ -260,11 +260,11 @@ impl Engine {
         {
             candle_core::bail!("RoPE scaling `{scaling}` is not implemented");
         }
-        let rotated = content
-            .metadata
-            .get(&format!("{}.rope.dimension_count", arch.name()))
-            .and_then(|value| value.to_u32().ok());
-        if rotated.is_some_and(|dims| dims as usize != params.head_dim) {
+        let rotated = metadata_usize(
+            &content.metadata,
+            &format!("{}.rope.dimension_count", arch.name()),
+        );
+        if rotated.is_ok_and(|dims| dims != params.head_dim) {
             candle_core::bail!("RoPE over part of each head is not implemented");
         }
         let mut tensor = |name: &str| content.tensor(reader, name, device);
