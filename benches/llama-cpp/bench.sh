@@ -31,14 +31,12 @@ peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print(json.dumps({"tests": json.loads(out), "peak_rss_bytes": peak}))
 PY
 )
-    # Ours with the file converted (the default) and as it is, then candle-transformers'
-    # models (the engine ours replaced) on the converted file, for the before/after.
-    for run in "refactor-ai:converted" "refactor-ai:no-convert" "candle-transformers:converted"; do
-        engine=${run%%:*} mode=${run##*:}
-        flag=()
-        [[ $mode == no-convert ]] && flag=(--no-convert)
-        ours=$(REFACTOR_AI_ENGINE=$engine $ra models bench "$id" --threads "$threads" --repetitions 3 --format json "${flag[@]}" 2>/dev/null)
-        python3 - "$id" "$engine $mode" "$theirs" "$ours" <<'PY'
+    # Ours, then candle-transformers' models (the engine ours replaced; they need the file's
+    # Q4_1/Q5_0 tensors converted to Q8_0, which ours runs as they are), for the before/after.
+    # ENGINES=refactor-ai runs ours only.
+    for engine in ${ENGINES:-refactor-ai candle-transformers}; do
+        ours=$(REFACTOR_AI_ENGINE=$engine $ra models bench "$id" --threads "$threads" --repetitions 3 --format json 2>/dev/null)
+        python3 - "$id" "$engine" "$theirs" "$ours" <<'PY'
 import json, sys
 model, label, theirs, ours = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 rate = {}
@@ -48,7 +46,7 @@ for test in theirs["tests"]:
 their_peak = theirs["peak_rss_bytes"] / 2**20
 row = ours["models"][0]
 pp, tg, peak = row["prompt_tokens_per_second"], row["generation_tokens_per_second"], row["peak_rss_bytes"] / 2**20
-if label == "refactor-ai converted":
+if label == "refactor-ai":
     print(f"{model:<20} {'llama.cpp':<34} {'':>7} {rate['pp']:>8.1f} {rate['tg']:>8.1f} {'':>8} {'':>8} {their_peak:>9.0f}")
 print(f"{model:<20} {label:<34} {row['load_seconds']:>7.2f} {pp:>8.1f} {tg:>8.1f} "
       f"{pp / rate['pp']:>8.2f} {tg / rate['tg']:>8.2f} {peak:>9.0f} {peak / their_peak:>8.2f}")

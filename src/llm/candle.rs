@@ -17,6 +17,7 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use super::convert::{self, Conversion};
 use super::engine::Engine;
 use super::gguf::{Arch, GgufError, ModelFile, metadata_string};
+use super::kernels;
 use super::template::ChatTemplate;
 use super::tokenizer::{GgufTokenizer, TokenizerError};
 use super::{
@@ -114,6 +115,11 @@ impl CandleGenerator {
         )
         .map_err(LoadError::Template)?;
 
+        let device = device();
+        // Our kernels run the formats candle leaves scalar, in their own size: converting
+        // would only make the weights larger.
+        let convert =
+            convert && !(engine() == EngineKind::Own && device.is_cpu() && kernels::available());
         let converted = match cache_dir.filter(|_| convert) {
             Some(dir) => convert::prepare(model, dir)?,
             None => None,
@@ -122,7 +128,6 @@ impl CandleGenerator {
             Some((file, conversion)) => (file, Some(conversion.clone())),
             None => (model, None),
         };
-        let device = device();
         let weights = read_weights(source, &device)?;
         let context = model.arch.max_context(model.params.context_length);
         let mut generator = CandleGenerator {

@@ -11,6 +11,7 @@ pub(crate) mod convert;
 mod engine;
 pub(crate) mod fake;
 pub(crate) mod gguf;
+mod kernels;
 pub(crate) mod template;
 pub(crate) mod threads;
 pub(crate) mod tokenizer;
