@@ -371,7 +371,12 @@ impl Engine {
         for index in 0..params.layers {
             let get = |reader: &mut R, name: &str| tensor(reader, &format!("blk.{index}.{name}"));
             let mut linear = |name: &str, bias: bool| -> Result<Linear> {
-                let weight = Weight::read(content, reader, &format!("blk.{index}.{name}.weight"), device)?;
+                let weight = Weight::read(
+                    content,
+                    reader,
+                    &format!("blk.{index}.{name}.weight"),
+                    device,
+                )?;
                 let bias = if bias {
                     Some(vector(get(reader, &format!("{name}.bias"))?)?)
                 } else {
@@ -443,7 +448,7 @@ impl Engine {
     fn forward_chunk(&mut self, tokens: &Tensor, start: usize) -> Result<Tensor> {
         let count = tokens.dim(0)?;
         self.rope.ensure(start + count, &self.device)?;
-        let mut x = self.embed(&tokens)?;
+        let mut x = self.embed(tokens)?;
         let mask = (count > 1)
             .then(|| causal_mask(count, start, &self.device))
             .transpose()?;
@@ -675,7 +680,9 @@ mod tests {
         let content = gguf_file::Content::read(&mut reader).unwrap();
         let mut ours = Engine::load(&content, &mut reader, arch, &params, &device).unwrap();
         // Longer than a chunk: ours feeds it in two, candle-transformers' models at once.
-        let ids: Vec<u32> = (0..PROMPT_CHUNK as u32 + 8).map(|i| (i * 7 + 3) % 64).collect();
+        let ids: Vec<u32> = (0..PROMPT_CHUNK as u32 + 8)
+            .map(|i| (i * 7 + 3) % 64)
+            .collect();
         let length = ids.len();
         let prompt = Tensor::new(ids, &device).unwrap().unsqueeze(0).unwrap();
         let next = Tensor::new(&[[9u32]], &device).unwrap();

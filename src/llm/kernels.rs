@@ -20,7 +20,7 @@
 //! llama.cpp's Q8_0/Q8_1 do.
 //!
 //! Where the CPU lacks AVX-512 VNNI, or a tensor has another format, the engine uses candle's
-//! `QMatMul` instead (`Packed::new` returns `None`).
+//! `QMatMul` instead (`Packed::read` returns `Ok(None)`).
 
 use candle_core::quantized::GgmlDType;
 use half::f16;
@@ -270,7 +270,12 @@ impl Packed {
     /// Packs `data`, the GGUF bytes of a `[rows, columns]` tensor of `dtype`; `None` when
     /// the format has no kernel here or the CPU lacks AVX-512 VNNI.
     #[cfg(test)]
-    pub(crate) fn new(dtype: GgmlDType, rows: usize, columns: usize, data: &[u8]) -> Option<Packed> {
+    pub(crate) fn new(
+        dtype: GgmlDType,
+        rows: usize,
+        columns: usize,
+        data: &[u8],
+    ) -> Option<Packed> {
         if data.len() != Packed::source_bytes(dtype, rows, columns)? {
             return None;
         }
@@ -308,8 +313,10 @@ impl Packed {
         reader: &mut impl std::io::Read,
         read_bytes: usize,
     ) -> std::io::Result<Option<Packed>> {
-        let (Some(format), Some(_)) = (Format::of(dtype), Packed::source_bytes(dtype, rows, columns))
-        else {
+        let (Some(format), Some(_)) = (
+            Format::of(dtype),
+            Packed::source_bytes(dtype, rows, columns),
+        ) else {
             return Ok(None);
         };
         let row_bytes = columns / format.source_values * format.source_bytes;
@@ -323,17 +330,20 @@ impl Packed {
             let count = (rows - first_row).min(tiles_per_read * TILE);
             let source = &mut source[..count * row_bytes];
             reader.read_exact(source)?;
-            chunk.par_chunks_mut(tile_bytes).enumerate().for_each(|(tile, packed)| {
-                let mut blocks = Vec::with_capacity(columns / format.block);
-                for r in 0..TILE.min(count - tile * TILE) {
-                    let row = &source[(tile * TILE + r) * row_bytes..][..row_bytes];
-                    blocks.clear();
-                    for block in row.chunks_exact(format.source_bytes) {
-                        decode(dtype, block, &mut blocks);
+            chunk
+                .par_chunks_mut(tile_bytes)
+                .enumerate()
+                .for_each(|(tile, packed)| {
+                    let mut blocks = Vec::with_capacity(columns / format.block);
+                    for r in 0..TILE.min(count - tile * TILE) {
+                        let row = &source[(tile * TILE + r) * row_bytes..][..row_bytes];
+                        blocks.clear();
+                        for block in row.chunks_exact(format.source_bytes) {
+                            decode(dtype, block, &mut blocks);
+                        }
+                        write_row(&format, packed, r, &blocks);
                     }
-                    write_row(&format, packed, r, &blocks);
-                }
-            });
+                });
         }
         Ok(Some(Packed {
             rows,
@@ -846,7 +856,7 @@ mod tests {
             .unwrap();
         let data = quantized.data().unwrap();
         // One tile per read for some, all at once for others.
-        let read_bytes = if rows % 3 == 0 { 1 } else { READ_BYTES };
+        let read_bytes = if rows.is_multiple_of(3) { 1 } else { READ_BYTES };
         let packed = Packed::read_any_cpu(dtype, rows, columns, &mut &data[..], read_bytes)
             .unwrap()
             .unwrap();
@@ -961,9 +971,19 @@ mod tests {
         let read = |dtype, columns, bytes: &[u8]| {
             Packed::read_any_cpu(dtype, 16, columns, &mut &bytes[..], READ_BYTES)
         };
-        assert!(read(GgmlDType::F16, 32, &[0; 16 * 32 * 2]).unwrap().is_none());
-        assert!(read(GgmlDType::Q8_0, 48, &[0; 16 * 51]).unwrap().is_none(), "48 % 32 != 0");
+        assert!(
+            read(GgmlDType::F16, 32, &[0; 16 * 32 * 2])
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            read(GgmlDType::Q8_0, 48, &[0; 16 * 51]).unwrap().is_none(),
+            "48 % 32 != 0"
+        );
         assert!(read(GgmlDType::Q8_0, 32, &[0; 10]).is_err(), "truncated");
-        assert!(Packed::new(GgmlDType::Q8_0, 16, 32, &[0; 16 * 34 + 1]).is_none(), "too long");
+        assert!(
+            Packed::new(GgmlDType::Q8_0, 16, 32, &[0; 16 * 34 + 1]).is_none(),
+            "too long"
+        );
     }
 }
