@@ -423,7 +423,11 @@ fn models_command(
                     Installed::Missing => None,
                     Installed::Verified(path) | Installed::Unverified(path) => Some(path),
                 };
-                let needs = model.needs_bytes(models::select::Needs::INTERACTIVE.context);
+                let needs = models::select::needs_bytes(
+                    &profile,
+                    model,
+                    models::select::Needs::INTERACTIVE.context,
+                );
                 // Measured here by `hw --calibrate` (the CPU figure: GPUs are not used yet).
                 let speed = profile
                     .calibrations

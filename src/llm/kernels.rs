@@ -856,7 +856,11 @@ mod tests {
             .unwrap();
         let data = quantized.data().unwrap();
         // One tile per read for some, all at once for others.
-        let read_bytes = if rows.is_multiple_of(3) { 1 } else { READ_BYTES };
+        let read_bytes = if rows.is_multiple_of(3) {
+            1
+        } else {
+            READ_BYTES
+        };
         let packed = Packed::read_any_cpu(dtype, rows, columns, &mut &data[..], read_bytes)
             .unwrap()
             .unwrap();
