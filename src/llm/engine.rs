@@ -8,7 +8,8 @@
 //!   `Tensor::cat` of the whole cache on every token.
 //! - Grouped-query attention multiplies each KV head with its whole group of query heads at
 //!   once, instead of copying K and V once per query head.
-//! - On CPUs with AVX-512 VNNI, the projections run on our own kernels (`kernels.rs`), which
+//! - On x86-64 CPUs with AVX2 or AVX-512 VNNI, the projections run on our own kernels
+//!   (`kernels.rs`), which
 //!   hold each weight once, in about the file's size, for every format the catalog's models
 //!   use; elsewhere, and for other formats, on candle's `QMatMul`.
 //!

@@ -1,4 +1,4 @@
-//! Quantized matrix products for the engine on x86-64 CPUs with AVX-512 VNNI, written here on
+//! Quantized matrix products for the engine on x86-64 CPUs (AVX-512 VNNI, or AVX2), written here on
 //! top of the GGUF block formats instead of candle's kernels, for three reasons measured on
 //! the catalog's models:
 //!
@@ -13,13 +13,14 @@
 //! each 32 (or 16) consecutive values of a row a *block* with its own scale. A block's values
 //! are kept as unsigned 4-bit codes (nibbles) plus up to two high-bit planes, or as bytes
 //! (Q8_0, stored with +128), so the product of 4 of them with 4 signed 8-bit activations is
-//! one lane of `vpdpbusd`, for 16 rows at once. Per-block scales are kept as the source
+//! one lane of `vpdpbusd`, for 16 rows at once (with AVX2, `vpmaddubsw` and `vpmaddwd` for
+//! 8 rows at once, each tile in two halves). Per-block scales are kept as the source
 //! stores them (f16, or a small integer times a per-256-values f32 for the K-quants), so the
 //! packed weights take about the space of the file and decode to exactly the values
 //! candle's `dequantize` gives. Activations are quantized to 8 bits per 32 values, as
 //! llama.cpp's Q8_0/Q8_1 do.
 //!
-//! Where the CPU lacks AVX-512 VNNI, or a tensor has another format, the engine uses candle's
+//! Where the CPU has neither, or a tensor has another format, the engine uses candle's
 //! `QMatMul` instead (`Packed::read` returns `Ok(None)`).
 
 use candle_core::quantized::GgmlDType;
@@ -268,7 +269,7 @@ fn decode(dtype: GgmlDType, source: &[u8], out: &mut Vec<Block>) {
 
 impl Packed {
     /// Packs `data`, the GGUF bytes of a `[rows, columns]` tensor of `dtype`; `None` when
-    /// the format has no kernel here or the CPU lacks AVX-512 VNNI.
+    /// the format has no kernel here or the CPU runs none (`level`).
     #[cfg(test)]
     pub(crate) fn new(
         dtype: GgmlDType,
@@ -284,7 +285,7 @@ impl Packed {
 
     /// Reads the GGUF bytes of a `[rows, columns]` tensor of `dtype` from `reader` and packs
     /// them, a few megabytes at a time, so the source is never held whole; `Ok(None)`, with
-    /// nothing read, when the format has no kernel here or the CPU lacks AVX-512 VNNI.
+    /// nothing read, when the format has no kernel here or the CPU runs none (`level`).
     pub(crate) fn read(
         dtype: GgmlDType,
         rows: usize,
@@ -557,29 +558,73 @@ impl Activations {
     }
 }
 
-/// Whether this CPU runs the packed kernels.
-pub(crate) fn available() -> bool {
+/// The instruction sets the kernels are written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// AVX-512 F, BW and VNNI: `vpdpbusd` over 16 rows at once.
+    Avx512,
+    /// AVX2, FMA and F16C (most x86-64 CPUs since 2013): `vpmaddubsw` and `vpmaddwd` over 8
+    /// rows at once, each tile in two halves.
+    Avx2,
+}
+
+/// The best level this CPU runs; `REFACTOR_AI_KERNELS=avx2` picks the AVX2 kernels on an
+/// AVX-512 CPU (to compare them), `REFACTOR_AI_KERNELS=candle` none (candle's kernels).
+pub(crate) fn level() -> Option<Level> {
+    static LEVEL: std::sync::OnceLock<Option<Level>> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let supported = supported_levels();
+        match std::env::var("REFACTOR_AI_KERNELS").as_deref() {
+            Ok("candle") => None,
+            Ok("avx2") => supported.into_iter().find(|&level| level == Level::Avx2),
+            _ => supported.first().copied(),
+        }
+    })
+}
+
+/// The levels this CPU supports, best first.
+fn supported_levels() -> Vec<Level> {
+    let mut levels = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx512f")
+        if std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vnni")
+        {
+            levels.push(Level::Avx512);
+        }
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+        {
+            levels.push(Level::Avx2);
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    levels
+}
+
+/// Whether this CPU runs the packed kernels.
+pub(crate) fn available() -> bool {
+    level().is_some()
 }
 
 /// `x · Wᵀ` for each `W` of `weights` (all with `x.columns` columns): `outputs[i]` gets
 /// `[x.rows, weights[i].rows]`. The tiles of all of them are shared out over candle's thread
 /// pool in one parallel region.
 pub(crate) fn matmul(weights: &[&Packed], x: &Activations) -> Vec<Vec<f32>> {
+    let level = level().expect("the packed kernels need AVX2 or AVX-512 VNNI");
+    matmul_at(level, weights, x)
+}
+
+fn matmul_at(level: Level, weights: &[&Packed], x: &Activations) -> Vec<Vec<f32>> {
     let mut outputs: Vec<Vec<f32>> = weights
         .iter()
         .map(|w| vec![0f32; x.rows * w.rows])
         .collect();
-    assert!(available(), "the packed kernels need AVX-512 VNNI");
+    assert!(
+        supported_levels().contains(&level),
+        "{level:?} kernels on this CPU"
+    );
     assert!(weights.iter().all(|w| w.columns == x.columns));
     #[cfg(target_arch = "x86_64")]
     {
@@ -598,10 +643,14 @@ pub(crate) fn matmul(weights: &[&Packed], x: &Activations) -> Vec<Vec<f32>> {
             for unit in range {
                 let index = starts.partition_point(|&start| start <= unit) - 1;
                 let tile = unit - starts[index];
-                // SAFETY: the CPU has the features (checked above); each unit writes only
-                // the columns of its own tile of its own output.
+                let out = pointers[index] as *mut f32;
+                // SAFETY: the CPU has the level's features (checked above); each unit writes
+                // only the columns of its own tile of its own output.
                 unsafe {
-                    avx512::tile_product(weights[index], tile, x, pointers[index] as *mut f32);
+                    match level {
+                        Level::Avx512 => avx512::tile_product(weights[index], tile, x, out),
+                        Level::Avx2 => avx2::tile_product(weights[index], tile, x, out),
+                    }
                 }
             }
         });
@@ -811,6 +860,243 @@ mod avx512 {
     }
 }
 
+// The same kernels for AVX2: each 64-byte group vector of a tile is two 256-bit halves (rows
+// 0-7 and 8-15), multiplied in two passes over the tile (the second from cache), since 16
+// registers do not hold both halves' accumulators.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_op_in_unsafe_fn)]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Activations, Packed, TILE};
+
+    /// Activation rows multiplied per pass over a tile's weights.
+    const PASS: usize = 4;
+    /// As for AVX-512: weights prefetched this far ahead, on the first half's pass.
+    const PREFETCH: usize = 4096;
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn tile_product(w: &Packed, tile: usize, x: &Activations, out: *mut f32) {
+        let f = &w.format;
+        match (f.bits, f.block, f.mins, f.superblocks) {
+            (4, 32, false, false) => rows::<4, 32, false, false>(w, tile, x, out),
+            (4, 32, true, false) => rows::<4, 32, true, false>(w, tile, x, out),
+            (5, 32, false, false) => rows::<5, 32, false, false>(w, tile, x, out),
+            (5, 32, true, false) => rows::<5, 32, true, false>(w, tile, x, out),
+            (8, 32, false, false) => rows::<8, 32, false, false>(w, tile, x, out),
+            (4, 32, true, true) => rows::<4, 32, true, true>(w, tile, x, out),
+            (5, 32, true, true) => rows::<5, 32, true, true>(w, tile, x, out),
+            (6, 16, false, true) => rows::<6, 16, false, true>(w, tile, x, out),
+            other => unreachable!("no kernel for {other:?}"),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows<const BITS: usize, const B: usize, const MINS: bool, const SUPER: bool>(
+        w: &Packed,
+        tile: usize,
+        x: &Activations,
+        out: *mut f32,
+    ) {
+        for half in 0..2 {
+            let mut first = 0;
+            while first + PASS <= x.rows {
+                pass::<BITS, B, MINS, SUPER, PASS>(w, tile, half, x, first, out);
+                first += PASS;
+            }
+            while first < x.rows {
+                pass::<BITS, B, MINS, SUPER, 1>(w, tile, half, x, first, out);
+                first += 1;
+            }
+        }
+    }
+
+    /// 32 bytes from 32 bits: 0xFF where the bit is set.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn bits_to_bytes(bits: u32) -> __m256i {
+        // Byte i takes byte i / 8 of `bits` (every 128-bit lane holds all four), then
+        // tests its bit i % 8.
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(bits as i32),
+            _mm256_setr_epi8(
+                0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3,
+                3, 3, 3, 3,
+            ),
+        );
+        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+        _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit)
+    }
+
+    /// Adds the high-bit planes of group `group`, rows of `half`, to its nibbles `v`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn with_planes<const BITS: usize, const B: usize>(
+        mut v: __m256i,
+        planes: *const u8,
+        group: usize,
+        half: usize,
+    ) -> __m256i {
+        for plane in 0..BITS - 4 {
+            let mask = (planes.add(8 * (plane * (B / 4) + group)) as *const u64).read_unaligned();
+            let set = bits_to_bytes((mask >> (32 * half)) as u32);
+            v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16 << plane)));
+        }
+        v
+    }
+
+    /// `acc[t] += weights · (the four activation codes of row t at `codes[t]`)`, per lane.
+    /// Codes of up to 6 bits times activations stay within `vpmaddubsw`'s i16 pairs; Q8_0's
+    /// bytes (`SIGNED`) are made signed again and multiplied by magnitude and sign, as
+    /// llama.cpp does, so a pair never exceeds 2 * 128 * 127.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn dot<const T: usize, const SIGNED: bool>(
+        acc: &mut [__m256i; T],
+        weights: __m256i,
+        codes: &[*const i8; T],
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        let (magnitude, signs) = if SIGNED {
+            let signed = _mm256_xor_si256(weights, _mm256_set1_epi8(-128));
+            (_mm256_sign_epi8(signed, signed), signed)
+        } else {
+            (weights, weights)
+        };
+        for (acc, codes) in acc.iter_mut().zip(codes) {
+            let four = (*codes as *const i32).read_unaligned();
+            let mut activations = _mm256_set1_epi32(four);
+            if SIGNED {
+                activations = _mm256_sign_epi8(activations, signs);
+            }
+            let pairs = _mm256_maddubs_epi16(magnitude, activations);
+            *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+        }
+    }
+
+    /// Activation rows `first..first + T` times the rows of one half of one tile.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn pass<
+        const BITS: usize,
+        const B: usize,
+        const MINS: bool,
+        const SUPER: bool,
+        const T: usize,
+    >(
+        w: &Packed,
+        tile: usize,
+        half: usize,
+        x: &Activations,
+        first: usize,
+        out: *mut f32,
+    ) {
+        let f = &w.format;
+        let supers = w.columns / f.superblock();
+        let per_super = f.superblock() / B;
+        let tile_bytes = supers * f.superblock_bytes();
+        let mut p = w.data.as_ptr().add(tile * tile_bytes);
+        let low_nibbles = _mm256_set1_epi8(0x0F);
+        let columns = x.columns;
+        let rows: [usize; T] = std::array::from_fn(|t| first + t);
+        let mut sum = [_mm256_setzero_ps(); T];
+        let mut d = _mm256_setzero_ps();
+        let mut dmin = _mm256_setzero_ps();
+        // Q8_0's bytes carry their own sign here: no offset to take off.
+        let offset = if BITS == 8 { 0 } else { f.offset };
+        for block in 0..columns / B {
+            if SUPER && block % per_super == 0 {
+                d = _mm256_loadu_ps((p as *const f32).add(8 * half));
+                if MINS {
+                    dmin = _mm256_loadu_ps((p.add(4 * TILE) as *const f32).add(8 * half));
+                }
+                p = p.add(f.header_bytes());
+            }
+            let (scale, min) = if SUPER {
+                let sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(8 * half) as *const _));
+                let min = if MINS {
+                    let m =
+                        _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(TILE + 8 * half) as *const _));
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin)
+                } else {
+                    _mm256_setzero_ps()
+                };
+                (_mm256_mul_ps(_mm256_cvtepi32_ps(sc), d), min)
+            } else {
+                let scale = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16 * half) as *const _));
+                let min = if MINS {
+                    _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * TILE + 16 * half) as *const _))
+                } else {
+                    _mm256_setzero_ps()
+                };
+                (scale, min)
+            };
+            if half == 0 {
+                let mut line = 0;
+                while line < f.block_bytes() {
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
+                    line += 64;
+                }
+            }
+            p = p.add(f.scale_bytes());
+            let mut acc = [_mm256_setzero_si256(); T];
+            let codes: [*const i8; T] =
+                std::array::from_fn(|t| x.codes.as_ptr().add(rows[t] * columns + block * B));
+            let group =
+                |g: usize| -> [*const i8; T] { std::array::from_fn(|t| codes[t].add(4 * g)) };
+            let vector = |g: usize| _mm256_loadu_si256(p.add(64 * g + 32 * half) as *const _);
+            if BITS == 8 {
+                for g in 0..B / 4 {
+                    dot::<T, true>(&mut acc, vector(g), &group(g));
+                }
+            } else {
+                let vectors = B / 8;
+                let planes = p.add(TILE * B / 2);
+                for j in 0..vectors {
+                    let v = vector(j);
+                    let low = _mm256_and_si256(v, low_nibbles);
+                    let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibbles);
+                    let low = with_planes::<BITS, B>(low, planes, j, half);
+                    dot::<T, false>(&mut acc, low, &group(j));
+                    let k = j + vectors;
+                    let high = with_planes::<BITS, B>(high, planes, k, half);
+                    dot::<T, false>(&mut acc, high, &group(k));
+                }
+            }
+            p = p.add(f.code_bytes());
+            for t in 0..T {
+                let at = rows[t] * columns + block * B;
+                let dx = *x.scales.get_unchecked(at / 32);
+                let xsum = if B == 32 {
+                    x.sums.get_unchecked(at / 16) + x.sums.get_unchecked(at / 16 + 1)
+                } else {
+                    *x.sums.get_unchecked(at / 16)
+                };
+                let mut a = acc[t];
+                if !MINS {
+                    a = _mm256_sub_epi32(a, _mm256_set1_epi32(offset * xsum));
+                }
+                sum[t] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(a),
+                    _mm256_mul_ps(scale, _mm256_set1_ps(dx)),
+                    sum[t],
+                );
+                if MINS {
+                    sum[t] = _mm256_fmadd_ps(min, _mm256_set1_ps(dx * xsum as f32), sum[t]);
+                }
+            }
+        }
+        let first_row = tile * TILE + 8 * half;
+        let valid = w.rows.saturating_sub(first_row).min(8);
+        for (t, sum) in sum.iter().enumerate() {
+            let mut values = [0f32; 8];
+            _mm256_storeu_ps(values.as_mut_ptr(), *sum);
+            let row = out.add(rows[t] * w.rows + first_row);
+            std::ptr::copy_nonoverlapping(values.as_ptr(), row, valid);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -930,11 +1216,15 @@ mod tests {
     /// prompt: one pass of 4 and three single rows), and a last tile of 8 rows.
     #[test]
     fn kernels_compute_the_product_of_the_decoded_values() {
-        if !available() {
-            eprintln!("no AVX-512 VNNI here: the kernels are not used on this CPU");
+        let levels = supported_levels();
+        if levels.is_empty() {
+            eprintln!("no AVX2 here: the kernels are not used on this CPU");
             return;
         }
-        for dtype in FORMATS {
+        for (level, dtype) in levels
+            .iter()
+            .flat_map(|&level| FORMATS.map(|dtype| (level, dtype)))
+        {
             let (rows, columns) = (40, 768);
             let (packed, _) = weight(dtype, rows, columns);
             let mut decoded = vec![0f32; rows * columns];
@@ -944,7 +1234,7 @@ mod tests {
             for tokens in [1, 7] {
                 let x = Activations::quantize(&noise(tokens * columns, 3, 4.0), tokens, columns);
                 let xs = x.dequantize();
-                let [ours] = &matmul(&[&packed], &x)[..] else {
+                let [ours] = &matmul_at(level, &[&packed], &x)[..] else {
                     panic!("one output per weight")
                 };
                 for t in 0..tokens {
@@ -962,7 +1252,7 @@ mod tests {
                         let got = ours[t * rows + r] as f64;
                         assert!(
                             (got - exact).abs() <= 1e-5 * magnitude,
-                            "{dtype:?} token {t} row {r}: {got} vs {exact}"
+                            "{level:?} {dtype:?} token {t} row {r}: {got} vs {exact}"
                         );
                     }
                 }

@@ -210,7 +210,8 @@ impl ModelEntry {
 /// What holds a model's weights once loaded, which decides its memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Weights {
-    /// Our kernels (`llm/kernels.rs`; CPUs with AVX-512 VNNI): each weight once, packed in
+    /// Our kernels (`llm/kernels.rs`; x86-64 CPUs with AVX2 or AVX-512 VNNI): each weight
+    /// once, packed in
     /// about the file's size.
     Packed,
     /// candle's: GPUs, other CPUs, and `REFACTOR_AI_ENGINE=candle-transformers`.

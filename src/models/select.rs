@@ -269,12 +269,14 @@ pub(crate) fn budget_bytes(profile: &HardwareProfile) -> u64 {
         .unwrap_or(0)
 }
 
-/// What holds a model's weights on `device`: our kernels on CPUs with AVX-512 VNNI (the
-/// profile's features; every such CPU also has the AVX-512 BW they need), candle's
-/// elsewhere. The estimate assumes our engine, the default.
+/// What holds a model's weights on `device`: our kernels on CPUs with AVX2, FMA and F16C or
+/// with AVX-512 VNNI (the profile's features; every such CPU also has the AVX-512 BW they
+/// need), candle's elsewhere. The estimate assumes our engine, the default.
 pub(crate) fn weights_on(profile: &HardwareProfile, device: Device) -> Weights {
     let has = |feature: &str| profile.cpu.features.iter().any(|f| f == feature);
-    if device == Device::Cpu && has("avx512f") && has("avx512vnni") {
+    let avx2 = has("avx2") && has("fma") && has("f16c");
+    let avx512 = has("avx512f") && has("avx512vnni");
+    if device == Device::Cpu && (avx2 || avx512) {
         Weights::Packed
     } else {
         Weights::Candle
@@ -427,23 +429,26 @@ mod tests {
 
     #[test]
     fn our_kernels_fit_the_1_5b_model_into_the_same_laptop() {
-        // With AVX-512 VNNI the weights are held once, in about the file's size (1.5B:
-        // 1.3 GiB measured against 3.1 GiB on candle's kernels).
-        let mut laptop = machine(4, 4 * GIB, 5 * GIB / 2);
-        laptop
-            .cpu
-            .features
-            .extend(["avx512f".to_string(), "avx512vnni".to_string()]);
-        let choice = check(
-            &laptop,
-            &Needs::INTERACTIVE,
-            "qwen2.5-coder-1.5b",
-            Device::Cpu,
-        );
-        let catalog = catalog();
-        let model = catalog.get("qwen2.5-coder-1.5b").unwrap();
-        assert_eq!(choice.needs_bytes, model.needs_bytes(4096, Weights::Packed));
-        assert!(choice.needs_bytes < model.needs_bytes(4096, Weights::Candle) / 2);
+        // With AVX2 (and F16C, which the test laptop above lacks) or AVX-512 VNNI the weights
+        // are held once, in about the file's size (1.5B: 1.3 GiB measured against 3.1 GiB
+        // on candle's kernels).
+        for features in [&["f16c"][..], &["avx512f", "avx512vnni"][..]] {
+            let mut laptop = machine(4, 4 * GIB, 5 * GIB / 2);
+            laptop
+                .cpu
+                .features
+                .extend(features.iter().map(|feature| feature.to_string()));
+            let choice = check(
+                &laptop,
+                &Needs::INTERACTIVE,
+                "qwen2.5-coder-1.5b",
+                Device::Cpu,
+            );
+            let catalog = catalog();
+            let model = catalog.get("qwen2.5-coder-1.5b").unwrap();
+            assert_eq!(choice.needs_bytes, model.needs_bytes(4096, Weights::Packed));
+            assert!(choice.needs_bytes < model.needs_bytes(4096, Weights::Candle) / 2);
+        }
     }
 
     #[test]
