@@ -9,7 +9,8 @@
 #   benches/llama-cpp/bench.sh [MODEL_ID...]    # default: every installed catalog model
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=target/llama.cpp/build/bin
+# LLAMA_BUILD=build-avx2: the AVX2-only llama.cpp (build.sh with AVX2=1).
+bin=target/llama.cpp/${LLAMA_BUILD:-build}/bin
 threads=${THREADS:-2}
 cargo build --release --quiet
 ra=target/release/refactor-ai

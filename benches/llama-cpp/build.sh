@@ -10,7 +10,7 @@ root=target/llama.cpp
 version=11434.0.0
 mkdir -p "$root"
 bin="$root/build/bin"
-if [[ -x $bin/llama-tokenize && -x $bin/llama-completion && -x $bin/llama-bench ]]; then
+if [[ -x $bin/llama-tokenize && -x $bin/llama-completion && -x $bin/llama-bench && ${AVX2:-0} != 1 ]]; then
     echo "already built: $bin"
     exit 0
 fi
@@ -33,3 +33,12 @@ cmake -S "$root/src" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
 cmake --build "$root/build" --target llama-bench llama-tokenize llama-completion
 echo "built: $bin"
+# AVX2=1: also an AVX2-only llama-bench (no AVX-512), to compare with our AVX2 kernels
+# (REFACTOR_AI_KERNELS=avx2 LLAMA_BUILD=build-avx2 benches/llama-cpp/bench.sh).
+if [[ ${AVX2:-0} == 1 && ! -x $root/build-avx2/bin/llama-bench ]]; then
+    cmake -S "$root/src" -B "$root/build-avx2" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+        -DGGML_AVX512=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
+    cmake --build "$root/build-avx2" --target llama-bench
+    echo "built: $root/build-avx2/bin/llama-bench"
+fi

@@ -898,16 +898,19 @@ mod avx2 {
         x: &Activations,
         out: *mut f32,
     ) {
+        // Several activation rows: one half of the tile at a time, the second from cache.
+        // One row (generation): both halves in one pass, the tile read once.
+        let mut first = 0;
         for half in 0..2 {
-            let mut first = 0;
+            first = 0;
             while first + PASS <= x.rows {
-                pass::<BITS, B, MINS, SUPER, PASS>(w, tile, half, x, first, out);
+                pass::<BITS, B, MINS, SUPER, PASS, 1>(w, tile, half, x, first, out);
                 first += PASS;
             }
-            while first < x.rows {
-                pass::<BITS, B, MINS, SUPER, 1>(w, tile, half, x, first, out);
-                first += 1;
-            }
+        }
+        while first < x.rows {
+            pass::<BITS, B, MINS, SUPER, 1, 2>(w, tile, 0, x, first, out);
+            first += 1;
         }
     }
 
@@ -945,36 +948,46 @@ mod avx2 {
         v
     }
 
-    /// `acc[t] += weights · (the four activation codes of row t at `codes[t]`)`, per lane.
-    /// Codes of up to 6 bits times activations stay within `vpmaddubsw`'s i16 pairs; Q8_0's
-    /// bytes (`SIGNED`) are made signed again and multiplied by magnitude and sign, as
-    /// llama.cpp does, so a pair never exceeds 2 * 128 * 127.
+    /// `acc[t] += weights · (the four activation codes of row t at `codes[t]`)`, per lane,
+    /// for Q8_0's bytes: they are made signed again and multiplied by magnitude and sign, as
+    /// llama.cpp does, so a `vpmaddubsw` pair never exceeds 2 * 128 * 127.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    unsafe fn dot<const T: usize, const SIGNED: bool>(
-        acc: &mut [__m256i; T],
-        weights: __m256i,
-        codes: &[*const i8; T],
-    ) {
+    unsafe fn dot<const T: usize>(acc: &mut [__m256i; T], bytes: __m256i, codes: &[*const i8; T]) {
         let ones = _mm256_set1_epi16(1);
-        let (magnitude, signs) = if SIGNED {
-            let signed = _mm256_xor_si256(weights, _mm256_set1_epi8(-128));
-            (_mm256_sign_epi8(signed, signed), signed)
-        } else {
-            (weights, weights)
-        };
+        let signed = _mm256_xor_si256(bytes, _mm256_set1_epi8(-128));
+        let magnitude = _mm256_sign_epi8(signed, signed);
         for (acc, codes) in acc.iter_mut().zip(codes) {
-            let four = (*codes as *const i32).read_unaligned();
-            let mut activations = _mm256_set1_epi32(four);
-            if SIGNED {
-                activations = _mm256_sign_epi8(activations, signs);
-            }
-            let pairs = _mm256_maddubs_epi16(magnitude, activations);
+            let four = _mm256_set1_epi32((*codes as *const i32).read_unaligned());
+            let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(four, signed));
             *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
         }
     }
 
-    /// Activation rows `first..first + T` times the rows of one half of one tile.
+    /// `acc[t] +=` the products of two groups of codes of up to 6 bits with their
+    /// activations, added as i16 pairs before widening: each pair is at most 2 * 63 * 127,
+    /// so two of them still fit.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn dot2<const T: usize>(
+        acc: &mut [__m256i; T],
+        (first, first_codes): (__m256i, &[*const i8; T]),
+        (second, second_codes): (__m256i, &[*const i8; T]),
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        for t in 0..T {
+            let a = _mm256_set1_epi32((first_codes[t] as *const i32).read_unaligned());
+            let b = _mm256_set1_epi32((second_codes[t] as *const i32).read_unaligned());
+            let pairs = _mm256_add_epi16(
+                _mm256_maddubs_epi16(first, a),
+                _mm256_maddubs_epi16(second, b),
+            );
+            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(pairs, ones));
+        }
+    }
+
+    /// Activation rows `first..first + T` times the rows of `H` halves of one tile, from
+    /// half `first_half`.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     unsafe fn pass<
@@ -983,10 +996,11 @@ mod avx2 {
         const MINS: bool,
         const SUPER: bool,
         const T: usize,
+        const H: usize,
     >(
         w: &Packed,
         tile: usize,
-        half: usize,
+        first_half: usize,
         x: &Activations,
         first: usize,
         out: *mut f32,
@@ -999,39 +1013,42 @@ mod avx2 {
         let low_nibbles = _mm256_set1_epi8(0x0F);
         let columns = x.columns;
         let rows: [usize; T] = std::array::from_fn(|t| first + t);
-        let mut sum = [_mm256_setzero_ps(); T];
-        let mut d = _mm256_setzero_ps();
-        let mut dmin = _mm256_setzero_ps();
+        let halves: [usize; H] = std::array::from_fn(|h| first_half + h);
+        let mut sum = [[_mm256_setzero_ps(); H]; T];
+        let mut d = [_mm256_setzero_ps(); H];
+        let mut dmin = [_mm256_setzero_ps(); H];
         // Q8_0's bytes carry their own sign here: no offset to take off.
         let offset = if BITS == 8 { 0 } else { f.offset };
         for block in 0..columns / B {
             if SUPER && block % per_super == 0 {
-                d = _mm256_loadu_ps((p as *const f32).add(8 * half));
-                if MINS {
-                    dmin = _mm256_loadu_ps((p.add(4 * TILE) as *const f32).add(8 * half));
+                for (h, &half) in halves.iter().enumerate() {
+                    d[h] = _mm256_loadu_ps((p as *const f32).add(8 * half));
+                    if MINS {
+                        dmin[h] = _mm256_loadu_ps((p.add(4 * TILE) as *const f32).add(8 * half));
+                    }
                 }
                 p = p.add(f.header_bytes());
             }
-            let (scale, min) = if SUPER {
-                let sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(8 * half) as *const _));
-                let min = if MINS {
-                    let m =
-                        _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(TILE + 8 * half) as *const _));
-                    _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin)
+            let mut scale = [_mm256_setzero_ps(); H];
+            let mut min = [_mm256_setzero_ps(); H];
+            for (h, &half) in halves.iter().enumerate() {
+                if SUPER {
+                    let sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(8 * half) as *const _));
+                    scale[h] = _mm256_mul_ps(_mm256_cvtepi32_ps(sc), d[h]);
+                    if MINS {
+                        let at = p.add(TILE + 8 * half);
+                        let m = _mm256_cvtepi8_epi32(_mm_loadl_epi64(at as *const _));
+                        min[h] = _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin[h]);
+                    }
                 } else {
-                    _mm256_setzero_ps()
-                };
-                (_mm256_mul_ps(_mm256_cvtepi32_ps(sc), d), min)
-            } else {
-                let scale = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16 * half) as *const _));
-                let min = if MINS {
-                    _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * TILE + 16 * half) as *const _))
-                } else {
-                    _mm256_setzero_ps()
-                };
-                (scale, min)
-            };
-            if half == 0 {
+                    scale[h] = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16 * half) as *const _));
+                    if MINS {
+                        let at = p.add(2 * TILE + 16 * half);
+                        min[h] = _mm256_cvtph_ps(_mm_loadu_si128(at as *const _));
+                    }
+                }
+            }
+            if first_half == 0 {
                 let mut line = 0;
                 while line < f.block_bytes() {
                     _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
@@ -1039,28 +1056,29 @@ mod avx2 {
                 }
             }
             p = p.add(f.scale_bytes());
-            let mut acc = [_mm256_setzero_si256(); T];
             let codes: [*const i8; T] =
                 std::array::from_fn(|t| x.codes.as_ptr().add(rows[t] * columns + block * B));
             let group =
                 |g: usize| -> [*const i8; T] { std::array::from_fn(|t| codes[t].add(4 * g)) };
-            let vector = |g: usize| _mm256_loadu_si256(p.add(64 * g + 32 * half) as *const _);
-            if BITS == 8 {
-                for g in 0..B / 4 {
-                    dot::<T, true>(&mut acc, vector(g), &group(g));
-                }
-            } else {
-                let vectors = B / 8;
-                let planes = p.add(TILE * B / 2);
-                for j in 0..vectors {
-                    let v = vector(j);
-                    let low = _mm256_and_si256(v, low_nibbles);
-                    let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibbles);
-                    let low = with_planes::<BITS, B>(low, planes, j, half);
-                    dot::<T, false>(&mut acc, low, &group(j));
-                    let k = j + vectors;
-                    let high = with_planes::<BITS, B>(high, planes, k, half);
-                    dot::<T, false>(&mut acc, high, &group(k));
+            let mut acc = [[_mm256_setzero_si256(); T]; H];
+            for (h, &half) in halves.iter().enumerate() {
+                let vector = |g: usize| _mm256_loadu_si256(p.add(64 * g + 32 * half) as *const _);
+                if BITS == 8 {
+                    for g in 0..B / 4 {
+                        dot(&mut acc[h], vector(g), &group(g));
+                    }
+                } else {
+                    let vectors = B / 8;
+                    let planes = p.add(TILE * B / 2);
+                    for j in 0..vectors {
+                        let v = vector(j);
+                        let low = _mm256_and_si256(v, low_nibbles);
+                        let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibbles);
+                        let k = j + vectors;
+                        let low = with_planes::<BITS, B>(low, planes, j, half);
+                        let high = with_planes::<BITS, B>(high, planes, k, half);
+                        dot2(&mut acc[h], (low, &group(j)), (high, &group(k)));
+                    }
                 }
             }
             p = p.add(f.code_bytes());
@@ -1072,27 +1090,32 @@ mod avx2 {
                 } else {
                     *x.sums.get_unchecked(at / 16)
                 };
-                let mut a = acc[t];
-                if !MINS {
-                    a = _mm256_sub_epi32(a, _mm256_set1_epi32(offset * xsum));
-                }
-                sum[t] = _mm256_fmadd_ps(
-                    _mm256_cvtepi32_ps(a),
-                    _mm256_mul_ps(scale, _mm256_set1_ps(dx)),
-                    sum[t],
-                );
-                if MINS {
-                    sum[t] = _mm256_fmadd_ps(min, _mm256_set1_ps(dx * xsum as f32), sum[t]);
+                for h in 0..H {
+                    let mut a = acc[h][t];
+                    if !MINS {
+                        a = _mm256_sub_epi32(a, _mm256_set1_epi32(offset * xsum));
+                    }
+                    sum[t][h] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(a),
+                        _mm256_mul_ps(scale[h], _mm256_set1_ps(dx)),
+                        sum[t][h],
+                    );
+                    if MINS {
+                        let xsum = _mm256_set1_ps(dx * xsum as f32);
+                        sum[t][h] = _mm256_fmadd_ps(min[h], xsum, sum[t][h]);
+                    }
                 }
             }
         }
-        let first_row = tile * TILE + 8 * half;
-        let valid = w.rows.saturating_sub(first_row).min(8);
-        for (t, sum) in sum.iter().enumerate() {
-            let mut values = [0f32; 8];
-            _mm256_storeu_ps(values.as_mut_ptr(), *sum);
-            let row = out.add(rows[t] * w.rows + first_row);
-            std::ptr::copy_nonoverlapping(values.as_ptr(), row, valid);
+        for (h, &half) in halves.iter().enumerate() {
+            let first_row = tile * TILE + 8 * half;
+            let valid = w.rows.saturating_sub(first_row).min(8);
+            for (t, sum) in sum.iter().enumerate() {
+                let mut values = [0f32; 8];
+                _mm256_storeu_ps(values.as_mut_ptr(), sum[h]);
+                let row = out.add(rows[t] * w.rows + first_row);
+                std::ptr::copy_nonoverlapping(values.as_ptr(), row, valid);
+            }
         }
     }
 }
