@@ -433,14 +433,13 @@ impl Engine {
         if count == 0 {
             candle_core::bail!("no tokens to process");
         }
-        let chunk = PROMPT_CHUNK;
         for layer in &mut self.layers {
             layer.cache.wanted = start + count;
         }
         let mut done = 0;
-        while count - done > chunk {
-            self.forward_chunk(&tokens.narrow(0, done, chunk)?, start + done)?;
-            done += chunk;
+        while count - done > PROMPT_CHUNK {
+            self.forward_chunk(&tokens.narrow(0, done, PROMPT_CHUNK)?, start + done)?;
+            done += PROMPT_CHUNK;
         }
         self.forward_chunk(&tokens.narrow(0, done, count - done)?, start + done)
     }

@@ -584,23 +584,34 @@ pub(crate) fn level() -> Option<Level> {
 
 /// The levels this CPU supports, best first.
 fn supported_levels() -> Vec<Level> {
-    let mut levels = Vec::new();
+    [Level::Avx512, Level::Avx2]
+        .into_iter()
+        .filter(|&level| supports(level))
+        .collect()
+}
+
+/// Whether this CPU has the features of `level`'s kernels.
+fn supports(level: Level) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vnni")
-        {
-            levels.push(Level::Avx512);
-        }
-        if std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
-            && std::is_x86_feature_detected!("f16c")
-        {
-            levels.push(Level::Avx2);
+        match level {
+            Level::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vnni")
+            }
+            Level::Avx2 => {
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
+            }
         }
     }
-    levels
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = level;
+        false
+    }
 }
 
 /// Whether this CPU runs the packed kernels.
@@ -658,6 +669,32 @@ fn matmul_at(level: Level, weights: &[&Packed], x: &Activations) -> Vec<Vec<f32>
     outputs
 }
 
+/// How far ahead of the kernels their weights are prefetched, in bytes. During generation
+/// every weight is read once per token, straight from memory, and the hardware prefetchers
+/// alone left the kernels waiting on loads; measured on the 1.5B model's generation: 34
+/// tokens/s without, 39-49 with 2-6 KiB (noisy), best around 4 KiB.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH: usize = 4096;
+
+/// `$rows::<BITS, B, MINS, SUPER>($args)` for the layout of `$format`: one monomorphized
+/// kernel per packed format, in each instruction set's module.
+#[cfg(target_arch = "x86_64")]
+macro_rules! for_layout {
+    ($format:expr, $rows:ident($($arg:expr),*)) => {
+        match ($format.bits, $format.block, $format.mins, $format.superblocks) {
+            (4, 32, false, false) => $rows::<4, 32, false, false>($($arg),*),
+            (4, 32, true, false) => $rows::<4, 32, true, false>($($arg),*),
+            (5, 32, false, false) => $rows::<5, 32, false, false>($($arg),*),
+            (5, 32, true, false) => $rows::<5, 32, true, false>($($arg),*),
+            (8, 32, false, false) => $rows::<8, 32, false, false>($($arg),*),
+            (4, 32, true, true) => $rows::<4, 32, true, true>($($arg),*),
+            (5, 32, true, true) => $rows::<5, 32, true, true>($($arg),*),
+            (6, 16, false, true) => $rows::<6, 16, false, true>($($arg),*),
+            other => unreachable!("no kernel for {other:?}"),
+        }
+    };
+}
+
 // Every function here is a kernel body of raw loads and intrinsics, reached only through
 // `matmul` after `available()`: one unsafe contract for the whole module.
 #[cfg(target_arch = "x86_64")]
@@ -665,13 +702,7 @@ fn matmul_at(level: Level, weights: &[&Packed], x: &Activations) -> Vec<Vec<f32>
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Activations, Packed, TILE};
-
-    /// How far ahead of the kernel its weights are prefetched, in bytes. During generation
-    /// every weight is read once per token, straight from memory, and the hardware
-    /// prefetchers alone left the kernel waiting on loads; measured on the 1.5B model's
-    /// generation: 34 tokens/s without, 39-49 with 2-6 KiB (noisy), best around 4 KiB.
-    const PREFETCH: usize = 4096;
+    use super::{Activations, PREFETCH, Packed, TILE};
 
     /// Activation rows multiplied per pass over a tile's weights.
     const PASS: usize = 4;
@@ -680,18 +711,7 @@ mod avx512 {
     /// (`[x.rows, w.rows]`).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn tile_product(w: &Packed, tile: usize, x: &Activations, out: *mut f32) {
-        let f = &w.format;
-        match (f.bits, f.block, f.mins, f.superblocks) {
-            (4, 32, false, false) => rows::<4, 32, false, false>(w, tile, x, out),
-            (4, 32, true, false) => rows::<4, 32, true, false>(w, tile, x, out),
-            (5, 32, false, false) => rows::<5, 32, false, false>(w, tile, x, out),
-            (5, 32, true, false) => rows::<5, 32, true, false>(w, tile, x, out),
-            (8, 32, false, false) => rows::<8, 32, false, false>(w, tile, x, out),
-            (4, 32, true, true) => rows::<4, 32, true, true>(w, tile, x, out),
-            (5, 32, true, true) => rows::<5, 32, true, true>(w, tile, x, out),
-            (6, 16, false, true) => rows::<6, 16, false, true>(w, tile, x, out),
-            other => unreachable!("no kernel for {other:?}"),
-        }
+        for_layout!(w.format, rows(w, tile, x, out))
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -868,27 +888,14 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Activations, Packed, TILE};
+    use super::{Activations, PREFETCH, Packed, TILE};
 
     /// Activation rows multiplied per pass over a tile's weights.
     const PASS: usize = 4;
-    /// As for AVX-512: weights prefetched this far ahead, on the first half's pass.
-    const PREFETCH: usize = 4096;
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn tile_product(w: &Packed, tile: usize, x: &Activations, out: *mut f32) {
-        let f = &w.format;
-        match (f.bits, f.block, f.mins, f.superblocks) {
-            (4, 32, false, false) => rows::<4, 32, false, false>(w, tile, x, out),
-            (4, 32, true, false) => rows::<4, 32, true, false>(w, tile, x, out),
-            (5, 32, false, false) => rows::<5, 32, false, false>(w, tile, x, out),
-            (5, 32, true, false) => rows::<5, 32, true, false>(w, tile, x, out),
-            (8, 32, false, false) => rows::<8, 32, false, false>(w, tile, x, out),
-            (4, 32, true, true) => rows::<4, 32, true, true>(w, tile, x, out),
-            (5, 32, true, true) => rows::<5, 32, true, true>(w, tile, x, out),
-            (6, 16, false, true) => rows::<6, 16, false, true>(w, tile, x, out),
-            other => unreachable!("no kernel for {other:?}"),
-        }
+        for_layout!(w.format, rows(w, tile, x, out))
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
