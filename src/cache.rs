@@ -114,6 +114,11 @@ impl ResultCache {
         }
     }
 
+    /// Whether nothing usable was stored (a first run, or a changed configuration).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The stored results for `relative` if its content still hashes to `hash`.
     pub(crate) fn get(
         &self,

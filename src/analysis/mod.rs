@@ -14,6 +14,7 @@ pub(crate) use parse::Parsers;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use tree_sitter::{Node, Tree};
 use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::finding::{Finding, Kind, Location, stable_id};
-use crate::lang::Language;
+use crate::lang::{LANGUAGES, Language};
 use clones::CloneUnits;
 use metrics::Metrics;
 
@@ -106,7 +107,26 @@ pub(crate) fn analyze(
     with_smells: bool,
     cache: Option<ResultCache>,
 ) -> Analysis {
-    let (candidates, mut diagnostics) = walk::candidates(root, config);
+    // Compiling a language's smell queries takes 50-90 ms (tree-sitter checks every
+    // pattern against the grammar's parse table), so a worker starts on it as soon as the
+    // language is known to have files to analyse: during the walk when nothing is cached
+    // (the walk leaves the workers idle), else at its first file that misses the cache (an
+    // unchanged tree compiles nothing). Files measured before it is done keep their trees
+    // and get their smells in a second pass, so nobody waits.
+    let compiling: Vec<AtomicBool> = LANGUAGES.iter().map(|_| AtomicBool::new(false)).collect();
+    let start_compiling = |language: &'static Language| {
+        if with_smells && !compiling[language.index()].swap(true, Ordering::Relaxed) {
+            rayon::spawn(move || {
+                let _ = smells::queries(language);
+            });
+        }
+    };
+    let eager = cache.as_ref().is_none_or(ResultCache::is_empty);
+    let (candidates, mut diagnostics) = walk::candidates(root, config, &mut |language| {
+        if eager {
+            start_compiling(language);
+        }
+    });
     let with_clones = with_smells && config.duplicates.enabled;
     let inputs: Vec<Input> = candidates
         .par_iter()
@@ -116,6 +136,7 @@ pub(crate) fn analyze(
             }
             walk::Read::Text(text) => {
                 let Some(cache) = &cache else {
+                    start_compiling(candidate.language);
                     return Input::Fresh(None, text);
                 };
                 let hash = cache::content_hash(text.as_bytes());
@@ -125,49 +146,33 @@ pub(crate) fn analyze(
                     .is_test_path(Path::new(&candidate.relative));
                 match cache.get(&candidate.relative, &hash, candidate.language.name, is_test) {
                     Some(hit) => Input::Cached(hash, hit),
-                    None => Input::Fresh(Some(hash), text),
+                    None => {
+                        start_compiling(candidate.language);
+                        Input::Fresh(Some(hash), text)
+                    }
                 }
             }
         })
         .collect();
-    // Compiling a language's queries takes a tenth of a second or more, so only languages
-    // with files to analyse get them. One worker compiles while the others parse and
-    // measure; files they finish before it is done keep their trees and get their smells
-    // in a second pass, so nobody waits.
-    let mut present: Vec<&'static Language> = candidates
-        .iter()
-        .zip(&inputs)
-        .filter(|(_, input)| matches!(input, Input::Fresh(..)))
-        .map(|(candidate, _)| candidate.language)
-        .collect();
-    present.sort_by_key(|language| language.index());
-    present.dedup_by_key(|language| language.index());
-    let compile = || {
-        for &language in present.iter().filter(|_| with_smells) {
-            let _ = smells::queries(language);
-        }
-    };
     let smells = if with_smells {
         Smells::IfReady
     } else {
         Smells::Skip
     };
-    let ((), outcomes) = rayon::join(compile, || {
-        candidates
-            .par_iter()
-            .zip(inputs.par_iter())
-            .map_init(
-                Parsers::default,
-                |parsers, (candidate, input)| match input {
-                    Input::Fresh(_, text) => {
-                        let source = Source::of(candidate, text, with_clones);
-                        Some(analyze_text(parsers, &source, config, smells))
-                    }
-                    Input::Skipped(_) | Input::Cached(..) => None,
-                },
-            )
-            .collect::<Vec<Option<Outcome>>>()
-    });
+    let outcomes: Vec<Option<Outcome>> = candidates
+        .par_iter()
+        .zip(inputs.par_iter())
+        .map_init(
+            Parsers::default,
+            |parsers, (candidate, input)| match input {
+                Input::Fresh(_, text) => {
+                    let source = Source::of(candidate, text, with_clones);
+                    Some(analyze_text(parsers, &source, config, smells))
+                }
+                Input::Skipped(_) | Input::Cached(..) => None,
+            },
+        )
+        .collect();
     let results: Vec<(Option<&str>, Option<FileReport>, Vec<Diagnostic>)> = outcomes
         .into_par_iter()
         .zip(inputs.par_iter())

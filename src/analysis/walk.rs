@@ -23,8 +23,12 @@ pub(crate) struct Candidate {
 }
 
 /// Lists the candidate files below `root` (or `root` itself, if it is a file), sorted by
-/// relative path.
-pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<Diagnostic>) {
+/// relative path. `found_language` hears of each candidate's language as the walk finds it.
+pub(crate) fn candidates(
+    root: &Path,
+    config: &Config,
+    found_language: &mut dyn FnMut(&'static Language),
+) -> (Vec<Candidate>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     if root.is_file() {
         let relative = root
@@ -32,10 +36,13 @@ pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<D
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
         let found = match Language::for_path(root) {
-            Some(language) => vec![Candidate {
-                path: root.to_path_buf(),
-                relative,
-                language,
+            Some(language) => vec![{
+                found_language(language);
+                Candidate {
+                    path: root.to_path_buf(),
+                    relative,
+                    language,
+                }
             }],
             None => {
                 diagnostics.push(Diagnostic::new(
@@ -76,6 +83,7 @@ pub(crate) fn candidates(root: &Path, config: &Config) -> (Vec<Candidate>, Vec<D
         let Some(language) = Language::for_path(&path) else {
             continue;
         };
+        found_language(language);
         found.push(Candidate {
             relative: relative_path(root, &path),
             path,

@@ -18,7 +18,9 @@ pub(crate) mod extract;
 pub(crate) mod report;
 mod similarity;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+
+use rayon::prelude::*;
 
 use crate::config::Duplicates;
 use crate::finding::Severity;
@@ -192,9 +194,10 @@ pub(crate) fn detect(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
     let mut classes = function_classes(files, settings);
     let statement_classes = statement_classes(files, settings);
     // A run of statements inside copies of one function is that function's clone again.
+    let function_files = classes_by_file(&classes);
     let statement_classes: Vec<CloneClass> = statement_classes
         .into_iter()
-        .filter(|class| !covered_by(class, &classes))
+        .filter(|class| !covered_by(class, &classes, &function_files))
         .collect();
     if settings.near_miss {
         let near = near_miss_classes(files, settings, &classes);
@@ -202,13 +205,20 @@ pub(crate) fn detect(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneCla
     }
     classes.extend(statement_classes);
     // Clones of functions nested in cloned functions say nothing new.
-    let mut keep = vec![true; classes.len()];
-    for (index, class) in classes.iter().enumerate() {
-        keep[index] = !classes
-            .iter()
-            .enumerate()
-            .any(|(other, bigger)| other != index && strictly_covered(class, bigger));
-    }
+    // Only classes with an instance in the file of a class's first instance can cover it.
+    let by_file = classes_by_file(&classes);
+    let keep: Vec<bool> = classes
+        .iter()
+        .enumerate()
+        .map(|(index, class)| {
+            let Some(first) = class.instances.first() else {
+                return true;
+            };
+            !by_file[&first.file]
+                .iter()
+                .any(|&other| other != index && strictly_covered(class, &classes[other]))
+        })
+        .collect();
     let mut classes: Vec<CloneClass> = classes
         .into_iter()
         .zip(keep)
@@ -252,14 +262,35 @@ fn is_data(literals: u32, tokens: u32) -> bool {
     tokens > 0 && f64::from(literals) >= DATA_LITERAL_SHARE * f64::from(tokens)
 }
 
-/// Every instance of `class` lies inside an instance of some class in `others`.
-fn covered_by(class: &CloneClass, others: &[CloneClass]) -> bool {
+/// For each file, the indices of the classes with an instance in it (each once, in order).
+fn classes_by_file(classes: &[CloneClass]) -> HashMap<usize, Vec<usize>> {
+    let mut by_file: HashMap<usize, Vec<usize>> = HashMap::default();
+    for (index, class) in classes.iter().enumerate() {
+        for instance in &class.instances {
+            let list = by_file.entry(instance.file).or_default();
+            if list.last() != Some(&index) {
+                list.push(index);
+            }
+        }
+    }
+    by_file
+}
+
+/// Every instance of `class` lies inside an instance of some class in `others`
+/// (`by_file`: [`classes_by_file`] of `others`).
+fn covered_by(
+    class: &CloneClass,
+    others: &[CloneClass],
+    by_file: &HashMap<usize, Vec<usize>>,
+) -> bool {
     class.instances.iter().all(|instance| {
-        others.iter().any(|other| {
-            other
-                .instances
-                .iter()
-                .any(|outer| outer.file == instance.file && outer.span.contains(&instance.span))
+        by_file.get(&instance.file).is_some_and(|indices| {
+            indices.iter().any(|&other| {
+                others[other]
+                    .instances
+                    .iter()
+                    .any(|outer| outer.file == instance.file && outer.span.contains(&instance.span))
+            })
         })
     })
 }
@@ -277,7 +308,7 @@ fn strictly_covered(class: &CloneClass, bigger: &CloneClass) -> bool {
 
 /// Types 1 and 2 among whole functions.
 fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClass> {
-    let mut groups: HashMap<(usize, u64), Vec<(usize, usize)>> = HashMap::new();
+    let mut groups: HashMap<(usize, u64), Vec<(usize, usize)>> = HashMap::default();
     for (file_index, file) in files.iter().enumerate() {
         for (index, function) in file.units.functions.iter().enumerate() {
             if eligible(function, settings) {
@@ -291,7 +322,7 @@ fn function_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClas
     let mut classes = Vec::new();
     for members in groups.into_values().filter(|members| members.len() > 1) {
         // Hashes only propose; equal token kinds decide.
-        let mut exact: HashMap<&[u16], Vec<(usize, usize)>> = HashMap::new();
+        let mut exact: HashMap<&[u16], Vec<(usize, usize)>> = HashMap::default();
         for (file, index) in members {
             let function = &files[file].units.functions[index];
             exact
@@ -344,7 +375,7 @@ type RunStart = (usize, usize, usize);
 
 /// Types 1 and 2 among runs of whole statements of one block.
 fn statement_classes(files: &[FileUnits], settings: &Duplicates) -> Vec<CloneClass> {
-    let mut windows: HashMap<(usize, u64, usize), Vec<RunStart>> = HashMap::new();
+    let mut windows: HashMap<(usize, u64, usize), Vec<RunStart>> = HashMap::default();
     for (file_index, file) in files.iter().enumerate() {
         for (block_index, block) in file.units.blocks.iter().enumerate() {
             for start in 0..block.len() {
@@ -513,7 +544,7 @@ fn near_miss_classes(
         &files[file].units.functions[index]
     };
     // Which functions each statement shape occurs in.
-    let mut postings: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
+    let mut postings: HashMap<(usize, u64), Vec<usize>> = HashMap::default();
     for unit in 0..units.len() {
         let language = files[units[unit].0].language;
         for &shape in &function(unit).statements {
@@ -531,68 +562,76 @@ fn near_miss_classes(
                 .map(move |instance| ((instance.file, instance.span.start_byte), index))
         })
         .collect();
-    let mut edges: Vec<(usize, usize, f64)> = Vec::new();
-    let mut shared: HashMap<usize, u32> = HashMap::new();
-    for a in 0..units.len() {
-        shared.clear();
-        let language = files[units[a].0].language;
-        for &shape in &function(a).statements {
-            let Some(list) = postings.get(&(language, shape)) else {
-                continue;
-            };
-            if list.len() > MAX_STATEMENT_FREQUENCY {
-                continue;
+    // Each function's candidates are scored on its own: the functions are shared out
+    // among the threads, each with its own counts.
+    let mut edges: Vec<(usize, usize, f64)> = (0..units.len())
+        .into_par_iter()
+        .map_init(HashMap::<usize, u32>::default, |shared, a| {
+            let mut edges = Vec::new();
+            shared.clear();
+            let language = files[units[a].0].language;
+            for &shape in &function(a).statements {
+                let Some(list) = postings.get(&(language, shape)) else {
+                    continue;
+                };
+                if list.len() > MAX_STATEMENT_FREQUENCY {
+                    continue;
+                }
+                for &b in list.iter().filter(|&&b| b > a) {
+                    *shared.entry(b).or_insert(0) += 1;
+                }
             }
-            for &b in list.iter().filter(|&&b| b > a) {
-                *shared.entry(b).or_insert(0) += 1;
+            for (&b, &count) in shared.iter() {
+                let (fa, fb) = (function(a), function(b));
+                let smaller = fa.statements.len().min(fb.statements.len());
+                if count < 2 || (count as usize) * 2 < smaller {
+                    continue;
+                }
+                if fa.shape == fb.shape {
+                    continue;
+                }
+                let (file_a, file_b) = (units[a].0, units[b].0);
+                // Tests spell out each scenario on purpose: near-miss copies between two tests
+                // are the norm, not a refactoring opportunity, unless asked for.
+                let in_test_a = files[file_a].is_test || fa.in_test;
+                let in_test_b = files[file_b].is_test || fb.in_test;
+                if in_test_a && in_test_b && !settings.near_miss_in_tests {
+                    continue;
+                }
+                if file_a == file_b && (fa.span.contains(&fb.span) || fb.span.contains(&fa.span)) {
+                    continue;
+                }
+                let class_a = same_exact_class.get(&(file_a, fa.span.start_byte));
+                if class_a.is_some()
+                    && class_a == same_exact_class.get(&(file_b, fb.span.start_byte))
+                {
+                    continue;
+                }
+                let (units_a, units_b) = (files[file_a].units, files[file_b].units);
+                if let Some(similarity) = similarity::dice_at_least(
+                    units_a.kinds(fa.range),
+                    units_b.kinds(fb.range),
+                    settings.min_similarity,
+                ) && similarity::dice_at_least(
+                    units_a.texts(fa.range),
+                    units_b.texts(fb.range),
+                    MIN_SHARED_TEXT,
+                )
+                .is_some()
+                {
+                    edges.push((a, b, similarity));
+                }
             }
-        }
-        for (&b, &count) in &shared {
-            let (fa, fb) = (function(a), function(b));
-            let smaller = fa.statements.len().min(fb.statements.len());
-            if count < 2 || (count as usize) * 2 < smaller {
-                continue;
-            }
-            if fa.shape == fb.shape {
-                continue;
-            }
-            let (file_a, file_b) = (units[a].0, units[b].0);
-            // Tests spell out each scenario on purpose: near-miss copies between two tests
-            // are the norm, not a refactoring opportunity, unless asked for.
-            let in_test_a = files[file_a].is_test || fa.in_test;
-            let in_test_b = files[file_b].is_test || fb.in_test;
-            if in_test_a && in_test_b && !settings.near_miss_in_tests {
-                continue;
-            }
-            if file_a == file_b && (fa.span.contains(&fb.span) || fb.span.contains(&fa.span)) {
-                continue;
-            }
-            let class_a = same_exact_class.get(&(file_a, fa.span.start_byte));
-            if class_a.is_some() && class_a == same_exact_class.get(&(file_b, fb.span.start_byte)) {
-                continue;
-            }
-            let (units_a, units_b) = (files[file_a].units, files[file_b].units);
-            if let Some(similarity) = similarity::dice_at_least(
-                units_a.kinds(fa.range),
-                units_b.kinds(fb.range),
-                settings.min_similarity,
-            ) && similarity::dice_at_least(
-                units_a.texts(fa.range),
-                units_b.texts(fb.range),
-                MIN_SHARED_TEXT,
-            )
-            .is_some()
-            {
-                edges.push((a, b, similarity));
-            }
-        }
-    }
+            edges
+        })
+        .flatten_iter()
+        .collect();
     // Classes are stars: every member is similar to the class's first member, so that a
     // chain of pairwise-similar functions does not become one class of unrelated code.
     // The most similar pairs are placed first.
     edges.sort_by(|x, y| y.2.total_cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
-    let mut center_of: HashMap<usize, usize> = HashMap::new();
-    let mut stars: HashMap<usize, (Vec<usize>, f64)> = HashMap::new();
+    let mut center_of: HashMap<usize, usize> = HashMap::default();
+    let mut stars: HashMap<usize, (Vec<usize>, f64)> = HashMap::default();
     for &(a, b, similarity) in &edges {
         let (center, member) = match (center_of.get(&a).copied(), center_of.get(&b).copied()) {
             (None, None) => (a, b),

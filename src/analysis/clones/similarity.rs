@@ -2,7 +2,7 @@
 //! subsequence, `2·LCS / (|a| + |b|)`, computed bit-parallel (Hyyrö's formulation of
 //! Allison and Dix: one pass over `b`, 64 positions of `a` per machine word).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 
 /// The similarity of `a` and `b` if it is at least `threshold`. Cheap upper bounds (the
@@ -25,7 +25,7 @@ pub(super) fn dice_at_least<T: Copy + Eq + Hash>(a: &[T], b: &[T], threshold: f6
 
 /// How many tokens the two sequences could share at most: the per-kind minimum counts.
 fn common_kinds<T: Copy + Eq + Hash>(a: &[T], b: &[T]) -> usize {
-    let mut counts: HashMap<T, (u32, u32)> = HashMap::new();
+    let mut counts: HashMap<T, (u32, u32)> = HashMap::default();
     for &kind in a {
         counts.entry(kind).or_default().0 += 1;
     }
@@ -44,7 +44,7 @@ pub(super) fn lcs_length<T: Copy + Eq + Hash>(a: &[T], b: &[T]) -> usize {
         return 0;
     }
     let words = a.len().div_ceil(64);
-    let mut matches: HashMap<T, Vec<u64>> = HashMap::new();
+    let mut matches: HashMap<T, Vec<u64>> = HashMap::default();
     for (position, &kind) in a.iter().enumerate() {
         matches.entry(kind).or_insert_with(|| vec![0; words])[position / 64] |=
             1 << (position % 64);
