@@ -122,7 +122,7 @@ pub(crate) fn analyze(
         }
     };
     let eager = cache.as_ref().is_none_or(ResultCache::is_empty);
-    let (candidates, mut diagnostics) = walk::candidates(root, config, &mut |language| {
+    let (candidates, mut diagnostics) = walk::candidates(root, config, &|language| {
         if eager {
             start_compiling(language);
         }
