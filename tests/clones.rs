@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{fixtures, run, run_clean_json, tree};
+use crate::util::{copy_dir, fixtures, run, run_clean_json, tree};
 
 fn duplicates(report: &Value) -> Vec<&Value> {
     report["findings"]
@@ -230,4 +230,57 @@ fn duplicate_snapshots() {
         })
         .collect();
     insta::assert_json_snapshot!("clones_sarif_results", results);
+}
+
+/// With `[rules] select`, what no selected rule reports is not computed (no clone units,
+/// no smell queries), and what is selected comes out as in a full scan.
+#[test]
+fn selected_rules_come_out_as_in_a_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("repos/clones"), dir.path());
+    std::fs::write(
+        dir.path().join("smelly.py"),
+        "def call(x):\n    try:\n        return x()\n    except:\n        return None\n",
+    )
+    .unwrap();
+    let config = dir.path().join("refactor-ai.toml");
+    let scan = |select: &str| {
+        std::fs::write(&config, format!("[rules]\nselect = [{select}]\n")).unwrap();
+        run_clean_json("scan", dir.path())
+    };
+    let rules = |report: &Value| -> Vec<String> {
+        let mut rules: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|finding| finding["rule"].as_str().unwrap().to_string())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    };
+    let all = "\"duplicate-code/type-1\", \"duplicate-code/type-2\", \"duplicate-code/type-3\", \
+               \"python/bare-except\"";
+    let full = scan(all);
+    assert!(rules(&full).contains(&"python/bare-except".to_string()));
+    assert!(!duplicates(&full).is_empty());
+
+    let only_duplicates =
+        scan("\"duplicate-code/type-1\", \"duplicate-code/type-2\", \"duplicate-code/type-3\"");
+    assert_eq!(summary(&only_duplicates), summary(&full));
+    assert!(!rules(&only_duplicates).contains(&"python/bare-except".to_string()));
+
+    let only_smell = scan("\"python/bare-except\"");
+    assert_eq!(rules(&only_smell), vec!["python/bare-except".to_string()]);
+    assert_eq!(
+        only_smell["findings"],
+        serde_json::json!(
+            full["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|finding| finding["rule"] == "python/bare-except")
+                .collect::<Vec<_>>()
+        )
+    );
 }

@@ -114,8 +114,26 @@ pub(crate) fn analyze(
     // unchanged tree compiles nothing). Files measured before it is done keep their trees
     // and get their smells in a second pass, so nobody waits.
     let compiling: Vec<AtomicBool> = LANGUAGES.iter().map(|_| AtomicBool::new(false)).collect();
+    // What the configuration switched off is not computed: no queries for a language none
+    // of whose query rules is selected, no clone units when no duplicate rule is.
+    let with_queries: Vec<bool> = LANGUAGES
+        .iter()
+        .map(|language| {
+            with_smells
+                && smells::declared_rule_ids(language)
+                    .iter()
+                    .any(|id| config.rule_enabled(id))
+        })
+        .collect();
+    let with_clones = with_smells
+        && config.duplicates.enabled
+        && clones::RULES
+            .iter()
+            .any(|rule| config.rule_enabled(rule.id));
     let start_compiling = |language: &'static Language| {
-        if with_smells && !compiling[language.index()].swap(true, Ordering::Relaxed) {
+        if with_queries[language.index()]
+            && !compiling[language.index()].swap(true, Ordering::Relaxed)
+        {
             rayon::spawn(move || {
                 let _ = smells::queries(language);
             });
@@ -127,7 +145,6 @@ pub(crate) fn analyze(
             start_compiling(language);
         }
     });
-    let with_clones = with_smells && config.duplicates.enabled;
     let inputs: Vec<Input> = candidates
         .par_iter()
         .map(|candidate| match walk::read(candidate, config) {
@@ -154,11 +171,6 @@ pub(crate) fn analyze(
             }
         })
         .collect();
-    let smells = if with_smells {
-        Smells::IfReady
-    } else {
-        Smells::Skip
-    };
     let outcomes: Vec<Option<Outcome>> = candidates
         .par_iter()
         .zip(inputs.par_iter())
@@ -167,6 +179,11 @@ pub(crate) fn analyze(
             |parsers, (candidate, input)| match input {
                 Input::Fresh(_, text) => {
                     let source = Source::of(candidate, text, with_clones);
+                    let smells = if with_queries[candidate.language.index()] {
+                        Smells::IfReady
+                    } else {
+                        Smells::Skip
+                    };
                     Some(analyze_text(parsers, &source, config, smells))
                 }
                 Input::Skipped(_) | Input::Cached(..) => None,
