@@ -66,15 +66,8 @@ fn run(paths: &[PathBuf], language: &tree_sitter::Language, walk: bool) -> Durat
 }
 
 fn main() {
-    // SAFETY: no tree-sitter object exists yet (the same allocator as the binary's).
-    unsafe {
-        tree_sitter::set_allocator(Some(tree_sitter::Allocator {
-            malloc: libmimalloc_sys::mi_malloc,
-            calloc: libmimalloc_sys::mi_calloc,
-            realloc: libmimalloc_sys::mi_realloc,
-            free: libmimalloc_sys::mi_free,
-        }));
-    }
+    // SAFETY: nothing has touched tree-sitter yet (the binary's allocator setup).
+    unsafe { refactor_ai::tree_sitter_uses_mimalloc() };
     // `cargo bench` passes `--bench`; the rest are ours.
     let args: Vec<String> = std::env::args()
         .skip(1)

@@ -335,6 +335,27 @@ fn suggest_command(
     })
 }
 
+/// Routes tree-sitter's allocations to mimalloc: parsing allocates node by node, and
+/// glibc's allocator cost a tenth of `scan`'s time. The binary calls it first thing; so do
+/// benchmarks that time parsing the way the binary parses.
+///
+/// # Safety
+///
+/// No tree-sitter object may exist yet, or one allocated by one allocator could be freed
+/// by the other.
+pub unsafe fn tree_sitter_uses_mimalloc() {
+    // SAFETY: the caller guarantees no tree-sitter object exists; mimalloc's functions have
+    // the C signatures tree-sitter expects.
+    unsafe {
+        tree_sitter::set_allocator(Some(tree_sitter::Allocator {
+            malloc: libmimalloc_sys::mi_malloc,
+            calloc: libmimalloc_sys::mi_calloc,
+            realloc: libmimalloc_sys::mi_realloc,
+            free: libmimalloc_sys::mi_free,
+        }));
+    }
+}
+
 /// Turns transparent huge pages off for this process. Analysis allocates and frees many
 /// small syntax trees: with huge pages, a first touch zeroes 2 MiB at a time and now and
 /// then waits for the kernel to compact memory, which made one `scan` in four 0.1 s slower
